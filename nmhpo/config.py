@@ -1,0 +1,468 @@
+"""study.toml: frozen pydantic models, and `load_config`, the only place a study file is read.
+
+Every problem with a file becomes one `ConfigError` line naming the file, the dotted key and what
+was expected. Validation finishes before any storage is opened, so a bad file writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from nmhpo.errors import ConfigError
+from nmhpo.registry import HARDWARE, METRICS, SOFTWARE, Param
+
+SAMPLERS: tuple[str, ...] = ("tpe", "nsga2", "nsga3", "gp", "random", "qmc", "grid")
+DEFAULT_STORAGE_FILE = "nmhpo-studies.db"
+_STRICT = ConfigDict(frozen=True, extra="forbid")
+Scalar = Union[bool, int, float, str]  # noqa: UP007  (pydantic needs the runtime union)
+
+
+class Objective(BaseModel):
+    model_config = _STRICT
+    name: str
+    direction: Literal["maximize", "minimize"] | None = None
+
+    @property
+    def resolved_direction(self) -> Literal["maximize", "minimize"]:
+        """The stated direction, else the metric's natural one (accuracy up, costs down)."""
+        return self.direction or METRICS[self.name].direction
+
+
+class StudySection(BaseModel):
+    model_config = _STRICT
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=120)
+    storage: str | None = None
+    sampler: Literal["tpe", "nsga2", "nsga3", "gp", "random", "qmc", "grid"] = "tpe"
+    n_trials: int = Field(ge=1)
+    seed: int = 0
+    objectives: list[Objective] = Field(min_length=1)
+    torch_threads: int = Field(default=1, ge=1, le=256)
+    max_failures: int = Field(default=5, ge=1)
+
+
+class TaskSection(BaseModel):
+    model_config = _STRICT
+    name: str
+    n_train: int | None = Field(default=None, ge=10)
+    val_fraction: float = Field(default=0.25, gt=0.0, lt=1.0)
+    data_seed: int = 0
+
+
+class HardwareSection(BaseModel):
+    model_config = _STRICT
+    preset: str = "spikesim-65nm"
+    mode: Literal["event", "spikesim"] = "event"
+    xbar_size: int | None = None
+    pe_per_tile: int | None = None
+    clock_mhz: float | None = None
+    device: str | None = None
+    adc_bits: int | None = None
+    cols_per_adc: int | None = None
+    weight_bits: int | None = None
+    cell_bits: int | None = None
+    tech_node: float | None = None
+
+    def overrides(self) -> dict[str, Any]:
+        """The knobs this section sets over the preset's defaults."""
+        return {k: v for k, v in self.model_dump().items() if k in HARDWARE and v is not None}
+
+
+class FloatParam(BaseModel):
+    model_config = _STRICT
+    type: Literal["float"]
+    low: float
+    high: float
+    log: bool = False
+    step: float | None = Field(default=None, gt=0)
+    grid: list[float] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> FloatParam:
+        _check_range(self.low, self.high, self.log, self.step, self.grid)
+        return self
+
+
+class IntParam(BaseModel):
+    model_config = _STRICT
+    type: Literal["int"]
+    low: int
+    high: int
+    log: bool = False
+    step: int = Field(default=1, ge=1)
+    grid: list[int] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> IntParam:
+        _check_range(self.low, self.high, self.log, None if self.step == 1 else self.step, self.grid)
+        return self
+
+
+class CategoricalParam(BaseModel):
+    model_config = _STRICT
+    type: Literal["categorical"]
+    choices: list[Scalar] = Field(min_length=1)
+
+    @field_validator("choices")
+    @classmethod
+    def _unique(cls, v: list[Scalar]) -> list[Scalar]:
+        if len(set(map(repr, v))) != len(v):
+            raise ValueError("choices must be distinct")
+        return v
+
+
+class FixedParam(BaseModel):
+    """A parameter held constant (written as a bare value in the study file)."""
+
+    model_config = _STRICT
+    type: Literal["fixed"]
+    value: Scalar
+
+
+ParamSpec = Annotated[
+    FloatParam | IntParam | CategoricalParam | FixedParam, Field(discriminator="type")
+]
+
+
+def _check_range(
+    low: float, high: float, log: bool, step: float | None, grid: list[Any] | None
+) -> None:
+    if not low < high:
+        raise ValueError(f"low must be < high; got low={low}, high={high}")
+    if log and low <= 0:
+        raise ValueError(f"log scale needs low > 0; got low={low}")
+    if log and step is not None:
+        raise ValueError("log and step cannot be combined")
+    if grid is not None:
+        outside = [g for g in grid if not low <= g <= high]
+        if outside:
+            raise ValueError(f"grid level {outside[0]} is outside [{low}, {high}]")
+        if len(set(grid)) != len(grid):
+            raise ValueError("grid levels must be distinct")
+
+
+def _as_spec(value: Any) -> Any:
+    return value if isinstance(value, dict) else {"type": "fixed", "value": value}
+
+
+class SpaceSection(BaseModel):
+    model_config = _STRICT
+    software: dict[str, ParamSpec] = Field(default_factory=dict)
+    hardware: dict[str, ParamSpec] = Field(default_factory=dict)
+
+    @field_validator("software", "hardware", mode="before")
+    @classmethod
+    def _wrap_scalars(cls, v: Any) -> Any:
+        return {k: _as_spec(x) for k, x in v.items()} if isinstance(v, dict) else v
+
+
+class StudyConfig(BaseModel):
+    """A validated study file. ``path`` is the file it came from (for relative paths)."""
+
+    model_config = _STRICT
+    study: StudySection
+    task: TaskSection
+    hardware: HardwareSection = Field(default_factory=HardwareSection)
+    space: SpaceSection = Field(default_factory=SpaceSection)
+    path: Path | None = Field(default=None, exclude=True)
+    #: Where the default SQLite file goes: the study file's folder, or the working directory
+    #: for a study shipped inside the package (never write into site-packages).
+    storage_dir: Path | None = Field(default=None, exclude=True)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent if self.path is not None else Path.cwd()
+
+    def storage_url(self) -> str:
+        """The study's storage: [study].storage, else ``nmhpo-studies.db`` beside the file."""
+        if self.study.storage is None:
+            folder = self.storage_dir or self.base_dir
+            return f"sqlite:///{(folder / DEFAULT_STORAGE_FILE).resolve()}"
+        return resolve_storage_url(self.study.storage, self.base_dir)
+
+    def searched(self) -> dict[str, ParamSpec]:
+        """Parameters Optuna suggests (fixed values excluded), software first."""
+        both = {**self.space.software, **self.space.hardware}
+        return {k: v for k, v in both.items() if not isinstance(v, FixedParam)}
+
+    def fixed_software(self) -> dict[str, Any]:
+        """Software parameters not searched: defaults overridden by fixed values."""
+        out = {k: p.default for k, p in SOFTWARE.items()}
+        out.update(
+            {k: v.value for k, v in self.space.software.items() if isinstance(v, FixedParam)}
+        )
+        return out
+
+    def fixed_hardware(self) -> dict[str, Any]:
+        """Hardware knobs not searched: [hardware] overrides and fixed space values."""
+        out = self.hardware.overrides()
+        out.update(
+            {k: v.value for k, v in self.space.hardware.items() if isinstance(v, FixedParam)}
+        )
+        return out
+
+    def identity(self) -> dict[str, Any]:
+        """What defines the study's results: a resumed study must match it exactly."""
+        dumped = self.model_dump(mode="json")
+        return {
+            "objectives": [
+                {"name": o.name, "direction": o.resolved_direction} for o in self.study.objectives
+            ],
+            "task": dumped["task"],
+            "hardware": dumped["hardware"],
+            "space": dumped["space"],
+        }
+
+    def identity_hash(self) -> str:
+        blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def with_overrides(self, **study_fields: Any) -> StudyConfig:
+        """A copy with [study] fields replaced by command-line options (validated the same way;
+        errors name the option). A relative SQLite --storage is relative to the working
+        directory, as the user typed it in a shell."""
+        fields = {k: v for k, v in study_fields.items() if v is not None}
+        if not fields:
+            return self
+        if "storage" in fields:
+            fields["storage"] = resolve_storage_url(fields["storage"], Path.cwd())
+            problem = check_storage_url(fields["storage"])
+            if problem:
+                raise ConfigError(f"--storage: {problem}; got {mask_url(fields['storage'])!r}")
+        try:
+            study = StudySection.model_validate({**self.study.model_dump(), **fields})
+        except ValidationError as exc:
+            raise ConfigError(f"command line: {_describe(exc)}") from None
+        return self.model_copy(update={"study": study})
+
+
+def resolve_storage_url(url: str, base_dir: Path) -> str:
+    """Relative SQLite paths in a study file are relative to that file, not the shell's cwd."""
+    match = re.fullmatch(r"sqlite:///(?!/)(.+)", url)
+    if match and match.group(1) != ":memory:":
+        return f"sqlite:///{(base_dir / match.group(1)).resolve()}"
+    return url
+
+
+def check_storage_url(url: str) -> str | None:
+    """Why ``url`` is not a usable SQLAlchemy URL, or None; nothing is opened."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "expected an SQLAlchemy URL such as sqlite:///studies.db or postgresql://host/db"
+    if parsed.get_backend_name() not in ("sqlite", "postgresql", "mysql"):
+        return f"expected a sqlite, postgresql or mysql URL; got backend {parsed.get_backend_name()!r}"
+    return None
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def packaged_studies() -> list[str]:
+    """Names of the study files shipped with nmhpo (usable as ``nmhpo run NAME``)."""
+    from nmhpo._resources import data_dir
+
+    return sorted(p.stem for p in data_dir("studies").glob("*.toml"))
+
+
+def load_config(path: str | Path) -> StudyConfig:
+    """Read and fully validate a study file; raises `ConfigError` with one line.
+
+    ``path`` may also name a shipped study (``quickstart``); its default storage is then the
+    working directory.
+    """
+    from nmhpo._resources import data_dir
+
+    path = Path(path)
+    shipped = data_dir("studies") / f"{path}.toml"
+    if not path.exists() and path.suffix == "" and len(path.parts) == 1 and shipped.is_file():
+        cfg = load_config(shipped)
+        return cfg.model_copy(update={"storage_dir": Path.cwd()})
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        names = ", ".join(packaged_studies())
+        raise ConfigError(f"{path}: no such file (shipped studies: {names})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    return parse_config(raw, path)
+
+
+def parse_config(raw: dict[str, Any], path: Path) -> StudyConfig:
+    """Validate an already-parsed study table (``path`` names it in errors)."""
+    sections = ("study", "task", "hardware", "space")
+    unknown = [k for k in raw if k not in sections]
+    if unknown:
+        raise ConfigError(f"{path}: {unknown[0]}: unknown key; expected one of {', '.join(sections)}")
+    try:
+        cfg = StudyConfig.model_validate({**raw, "path": path})
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_describe(exc)}") from None
+    problem = _semantic_problem(cfg)
+    if problem:
+        raise ConfigError(f"{path}: {problem}")
+    return cfg
+
+
+def _semantic_problem(cfg: StudyConfig) -> str | None:
+    """Rules that need the registries: names of tasks, presets, knobs, objectives."""
+    from nmhpo.crossbar import load_preset
+    from nmhpo.errors import PresetError
+    from nmhpo.tasks import TASKS
+
+    if cfg.task.name not in TASKS:
+        return f"task.name: expected one of {', '.join(TASKS)}; got {cfg.task.name!r}"
+    try:
+        load_preset(cfg.hardware.preset, cfg.base_dir)
+    except PresetError as exc:
+        return f"hardware.preset: {exc}"
+    for key, value in cfg.hardware.overrides().items():
+        if not HARDWARE[key].check(value):
+            return f"hardware.{key}: expected {HARDWARE[key].domain}; got {value!r}"
+    for section, table in (("software", SOFTWARE), ("hardware", HARDWARE)):
+        for name, spec in getattr(cfg.space, section).items():
+            problem = _param_problem(name, spec, table)
+            if problem:
+                return f"space.{section}.{name}{problem}"
+    both = set(cfg.space.software) & set(cfg.space.hardware)
+    if both:
+        return f"space.hardware.{sorted(both)[0]}: also in space.software"
+    allowed = set(METRICS) | set(TASKS[cfg.task.name].metrics)
+    seen: set[str] = set()
+    for i, obj in enumerate(cfg.study.objectives):
+        if obj.name not in allowed:
+            return (
+                f"study.objectives[{i}].name: expected one of {', '.join(sorted(allowed))}; "
+                f"got {obj.name!r}"
+            )
+        if obj.name in seen:
+            return f"study.objectives[{i}].name: {obj.name!r} is listed twice"
+        seen.add(obj.name)
+    if cfg.study.storage is not None:
+        problem = check_storage_url(cfg.study.storage)
+        if problem:
+            return f"study.storage: {problem}; got {mask_url(cfg.study.storage)!r}"
+    if cfg.study.sampler == "grid":
+        return _grid_problem(cfg)
+    return None
+
+
+def _param_problem(name: str, spec: Any, table: dict[str, Param]) -> str | None:
+    if name not in table:
+        return f": unknown parameter; expected one of {', '.join(table)}"
+    param = table[name]
+    if isinstance(spec, FixedParam):
+        values = [spec.value]
+    elif isinstance(spec, CategoricalParam):
+        values = list(spec.choices)
+    else:
+        if param.kind == "categorical":
+            return f".type: expected categorical (or a fixed value); got {spec.type}"
+        if param.kind == "int" and isinstance(spec, FloatParam):
+            return ".type: expected int (this parameter takes integers); got float"
+        values = [spec.low, spec.high, *(spec.grid or [])]
+    for v in values:
+        if not param.check(v):
+            return f": expected {param.domain}; got {v!r}"
+    return None
+
+
+def _grid_problem(cfg: StudyConfig) -> str | None:
+    for section in ("software", "hardware"):
+        for name, spec in getattr(cfg.space, section).items():
+            if isinstance(spec, FloatParam) and spec.grid is None:
+                return (
+                    f"space.{section}.{name}.grid: a grid study needs grid levels for every "
+                    "continuous parameter, e.g. grid = [0.001, 0.01]"
+                )
+    return None
+
+
+def mask_url(url: str) -> str:
+    """A URL with its password replaced, safe to print."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+# ------------------------------------------------------------------ error wording
+
+
+def _describe(exc: ValidationError) -> str:
+    # A misspelt key also makes the intended one "missing": report the misspelling.
+    errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
+    err = errors[0]
+    loc = [p for p in err["loc"] if p not in ("float", "int", "categorical", "fixed")]
+    key = _dotted(loc)
+    kind, ctx, value = err["type"], err.get("ctx", {}), err.get("input")
+    if kind == "extra_forbidden":
+        fields = _fields_at(loc[:-1])
+        hint = f"; expected one of {', '.join(fields)}" if fields else ""
+        return f"{key}: unknown key{hint}"
+    if kind == "missing":
+        return f"{key}: missing (required)"
+    if kind == "literal_error":
+        return f"{key}: expected one of {ctx.get('expected', '')}; got {_short(value)}"
+    if kind == "union_tag_invalid":
+        return f"{key}.type: expected one of float, int, categorical, fixed; got {_short(ctx.get('tag'))}"
+    if kind == "union_tag_not_found":
+        return f"{key}: expected a table with type = float, int or categorical; got {_short(value)}"
+    if kind == "string_pattern_mismatch":
+        return f"{key}: expected letters, digits, '.', '_' or '-'; got {_short(value)}"
+    msg = str(err["msg"])
+    msg = msg.removeprefix("Value error, ")
+    msg = re.sub(r"^Input should be", "expected", msg)
+    if kind.endswith("_type") or kind.startswith(("greater", "less", "too_")):
+        return f"{key}: {msg}; got {_short(value)}"
+    return f"{key}: {msg}"
+
+
+def _dotted(loc: list[Any]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _fields_at(loc: list[Any]) -> list[str]:
+    """Allowed keys of the table at ``loc`` (for "unknown key" hints)."""
+    model: Any = StudyConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        fields = getattr(model, "model_fields", None)
+        if not fields or part not in fields:
+            return []
+        model = _unwrap(fields[part].annotation)
+    fields = getattr(model, "model_fields", None)
+    return [f for f in fields if f not in ("path", "storage_dir")] if fields else []
+
+
+def _unwrap(annotation: Any) -> Any:
+    for arg in typing.get_args(annotation) or ():
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+        inner = _unwrap(arg)
+        if inner is not None:
+            return inner
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if isinstance(annotation, types.UnionType):
+        return None
+    return None

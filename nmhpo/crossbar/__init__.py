@@ -1,0 +1,29 @@
+"""Crossbar (compute-in-memory) energy, latency and area model; pure NumPy, no torch."""
+
+from nmhpo.crossbar._model import (
+    AREA_COMPONENTS,
+    ENERGY_COMPONENTS,
+    MODES,
+    CrossbarResult,
+    evaluate,
+    tech_factors,
+)
+from nmhpo.crossbar._network import Layer, Network, dense_network
+from nmhpo.crossbar._presets import DEVICES, KNOBS, Preset, load_preset, preset_names
+
+__all__ = [
+    "AREA_COMPONENTS",
+    "DEVICES",
+    "ENERGY_COMPONENTS",
+    "KNOBS",
+    "MODES",
+    "CrossbarResult",
+    "Layer",
+    "Network",
+    "Preset",
+    "dense_network",
+    "evaluate",
+    "load_preset",
+    "preset_names",
+    "tech_factors",
+]

@@ -1,0 +1,108 @@
+"""Hardware presets: TOML files of default knobs and per-action constants with their sources."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from nmhpo._resources import data_dir
+from nmhpo.errors import PresetError
+
+#: Hardware knobs a preset, a study file or ``nmhpo energy --set`` may set.
+KNOBS: tuple[str, ...] = (
+    "xbar_size",
+    "pe_per_tile",
+    "clock_mhz",
+    "device",
+    "adc_bits",
+    "cols_per_adc",
+    "weight_bits",
+    "cell_bits",
+    "tech_node",
+)
+DEVICES: tuple[str, ...] = ("rram", "sram")
+_SECTIONS: tuple[str, ...] = ("energy_pj", "area_um2", "memory", "latency", "tech_scaling")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named hardware description: default knob values and the model's constants."""
+
+    name: str
+    description: str
+    knobs: dict[str, Any]
+    constants: dict[str, dict[str, Any]] = field(repr=False)
+    path: Path | None = None
+
+
+def preset_names() -> list[str]:
+    """Names of the presets shipped with nmhpo."""
+    return sorted(p.stem for p in data_dir("hardware").glob("*.toml"))
+
+
+def _preset_path(name_or_path: str, relative_to: Path | None) -> Path:
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".toml":
+        if not candidate.is_absolute() and relative_to is not None:
+            candidate = relative_to / candidate
+        if not candidate.is_file():
+            raise PresetError(f"hardware preset file {candidate} does not exist")
+        return candidate
+    shipped = data_dir("hardware") / f"{name_or_path}.toml"
+    if not shipped.is_file():
+        raise PresetError(
+            f"unknown hardware preset {name_or_path!r}; expected one of "
+            f"{', '.join(preset_names())} or a path to a .toml file"
+        )
+    return shipped
+
+
+def _read(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    if path in seen:
+        raise PresetError(f"{path}: preset 'base' chain loops back to itself")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise PresetError(f"{path}: invalid TOML: {exc}") from None
+    unknown = set(raw) - {"base", "preset", "knobs", *_SECTIONS}
+    if unknown:
+        raise PresetError(f"{path}: unknown section {sorted(unknown)[0]!r}")
+    merged: dict[str, Any] = {"knobs": {}, **{s: {} for s in _SECTIONS}}
+    if "base" in raw:
+        merged = _read(_preset_path(str(raw["base"]), path.parent), (*seen, path))
+    for section in ("knobs", *_SECTIONS):
+        merged[section] = {**merged[section], **raw.get(section, {})}
+    merged["preset"] = raw.get("preset", {})
+    return merged
+
+
+@lru_cache(maxsize=64)
+def _load_cached(path: Path) -> Preset:
+    merged = _read(path, ())
+    bad = set(merged["knobs"]) - set(KNOBS)
+    if bad:
+        raise PresetError(
+            f"{path}: knobs.{sorted(bad)[0]}: unknown knob; expected one of {', '.join(KNOBS)}"
+        )
+    missing = set(KNOBS) - set(merged["knobs"])
+    if missing:
+        raise PresetError(f"{path}: knobs.{sorted(missing)[0]}: missing (no base preset sets it)")
+    return Preset(
+        name=path.stem,
+        description=str(merged["preset"].get("description", "")),
+        knobs=merged["knobs"],
+        constants={s: merged[s] for s in _SECTIONS},
+        path=path,
+    )
+
+
+def load_preset(name_or_path: str, relative_to: Path | None = None) -> Preset:
+    """A preset by shipped name (``"spikesim-65nm"``) or by path to a ``.toml`` file.
+
+    Paths are resolved relative to ``relative_to`` (the study file's folder) so a study can
+    carry its own preset beside it.
+    """
+    return _load_cached(_preset_path(name_or_path, relative_to).resolve())

@@ -1,0 +1,110 @@
+"""One trial, end to end: parameters -> trained SNN -> crossbar price -> objective values."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from nmhpo.config import StudyConfig
+from nmhpo.crossbar import dense_network, evaluate, load_preset
+from nmhpo.space import suggest
+from nmhpo.tasks import load_task
+
+if TYPE_CHECKING:
+    import optuna
+
+logger = logging.getLogger(__name__)
+
+
+def training_seed(study_seed: int, software: dict[str, Any]) -> int:
+    """A seed fixed by the study seed and the software point: the same point trains the same
+    network in every trial and worker (what lets a later cache reuse it)."""
+    blob = json.dumps({"seed": study_seed, "software": software}, sort_keys=True, default=str)
+    return int.from_bytes(hashlib.sha256(blob.encode()).digest()[:4], "little")
+
+
+@dataclass(frozen=True)
+class PointResult:
+    """Everything one (software, hardware) point produced; ``metrics`` holds the objectives."""
+
+    metrics: dict[str, float]
+    attrs: dict[str, Any] = field(repr=False)
+
+
+def evaluate_point(
+    cfg: StudyConfig, software: dict[str, Any], hardware: dict[str, Any]
+) -> PointResult:
+    """Train the software point, price it on the hardware point, and collect every metric."""
+    from nmhpo.snn import train_and_evaluate  # torch loads only when a trial really runs
+
+    data = load_task(cfg.task.name, cfg.task.n_train, cfg.task.val_fraction, cfg.task.data_seed)
+    seed = training_seed(cfg.study.seed, software)
+    trained = train_and_evaluate(data, software, seed)
+
+    start = time.perf_counter()
+    preset = load_preset(cfg.hardware.preset, cfg.base_dir)
+    knobs = {**preset.knobs, **hardware}
+    price = evaluate(
+        dense_network(trained.layer_sizes),
+        preset,
+        knobs,
+        num_steps=software["num_steps"],
+        activity=trained.activity,
+        mode=cfg.hardware.mode,
+    ).design(0)
+    hw_time = time.perf_counter() - start
+
+    metrics = {
+        "accuracy": trained.accuracy,
+        "energy_pj": price["energy_pj"],
+        "energy_uj": price["energy_pj"] * 1e-6,
+        "latency_ns": price["latency_ns"],
+        "latency_us": price["latency_ns"] * 1e-3,
+        "area_um2": price["area_um2"],
+        "area_mm2": price["area_um2"] * 1e-6,
+        "edp_pj_ns": price["energy_pj"] * price["latency_ns"],
+        "train_time_s": trained.train_time_s,
+        "num_steps": float(software["num_steps"]),
+        "spikes_per_inference": trained.spikes_per_inference,
+        "n_pe": float(price["n_pe"]),
+    }
+    attrs = {
+        "metrics": metrics,
+        "energy_breakdown_pj": price["energy_breakdown_pj"],
+        "energy_by_layer_pj": price["energy_by_layer_pj"],
+        "area_breakdown_um2": price["area_breakdown_um2"],
+        "n_tiles": price["n_tiles"],
+        "activity": trained.activity,
+        "layer_sizes": trained.layer_sizes,
+        "software": software,
+        "hardware": knobs,
+        "training_seed": seed,
+        "train_time_s": trained.train_time_s,
+        "eval_time_s": trained.eval_time_s,
+        "hw_time_s": hw_time,
+        "final_loss": trained.final_loss,
+    }
+    return PointResult(metrics=metrics, attrs=attrs)
+
+
+class Objective:
+    """The callable Optuna runs. It records the reason of any failure in the trial's user
+    attrs before re-raising, so the study loop can mark the trial FAIL and go on."""
+
+    def __init__(self, cfg: StudyConfig) -> None:
+        self.cfg = cfg
+
+    def __call__(self, trial: optuna.Trial) -> tuple[float, ...]:
+        try:
+            software, hardware = suggest(trial, self.cfg)
+            result = evaluate_point(self.cfg, software, hardware)
+        except Exception as exc:
+            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}")
+            raise
+        for key, value in result.attrs.items():
+            trial.set_user_attr(key, value)
+        return tuple(result.metrics[o.name] for o in self.cfg.study.objectives)

@@ -1,0 +1,114 @@
+"""What nmhpo knows by name: searchable parameters (with their domains and classes) and metrics.
+
+Config validation, the search space, the objective and the reports all read these tables, so a
+new knob or metric is added in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from nmhpo.crossbar import DEVICES
+
+ParamKind = Literal["float", "int", "categorical"]
+ParamClass = Literal["encoding", "training", "neuron", "architecture", "hardware"]
+
+SURROGATES: tuple[str, ...] = ("fast_sigmoid", "atan", "sigmoid")
+ENCODINGS: tuple[str, ...] = ("rate", "direct")
+
+
+@dataclass(frozen=True)
+class Param:
+    """A searchable knob: its value kind, its class (for importance by class) and its domain."""
+
+    kind: ParamKind
+    cls: ParamClass
+    domain: str  # stated in error messages, e.g. "an integer >= 1"
+    check: Callable[[Any], bool]
+    default: Any = None  # software defaults; hardware defaults come from the preset
+
+
+def _num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _int_in(lo: int, hi: int | None = None) -> Callable[[Any], bool]:
+    return lambda v: _int(v) and v >= lo and (hi is None or v <= hi)
+
+
+def _pos(v: Any) -> bool:
+    return _num(v) and v > 0
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any], bool]:
+    return lambda v: v in choices
+
+
+SOFTWARE: dict[str, Param] = {
+    "lr": Param("float", "training", "a number > 0", _pos, 1e-3),
+    "epochs": Param("int", "training", "an integer >= 1", _int_in(1), 5),
+    "batch_size": Param("int", "training", "an integer >= 1", _int_in(1), 64),
+    "beta": Param("float", "neuron", "a number in (0, 1]", lambda v: _num(v) and 0 < v <= 1, 0.9),
+    "threshold": Param("float", "neuron", "a number > 0", _pos, 1.0),
+    "surrogate": Param(
+        "categorical", "neuron", f"one of {', '.join(SURROGATES)}", _one_of(SURROGATES),
+        "fast_sigmoid",
+    ),
+    "surrogate_slope": Param("float", "neuron", "a number > 0", _pos, 25.0),
+    "num_steps": Param("int", "encoding", "an integer in 1-1000", _int_in(1, 1000), 10),
+    "encoding": Param(
+        "categorical", "encoding", f"one of {', '.join(ENCODINGS)}", _one_of(ENCODINGS), "rate"
+    ),
+    "hidden_size": Param("int", "architecture", "an integer in 1-4096", _int_in(1, 4096), 64),
+    "hidden_layers": Param("int", "architecture", "an integer in 1-8", _int_in(1, 8), 1),
+}
+
+HARDWARE: dict[str, Param] = {
+    "xbar_size": Param("int", "hardware", "an integer in 8-1024", _int_in(8, 1024)),
+    "pe_per_tile": Param("int", "hardware", "an integer in 1-256", _int_in(1, 256)),
+    "clock_mhz": Param("float", "hardware", "a number > 0", _pos),
+    "device": Param(
+        "categorical", "hardware", f"one of {', '.join(DEVICES)}", _one_of(DEVICES)
+    ),
+    "adc_bits": Param("int", "hardware", "an integer in 1-16", _int_in(1, 16)),
+    "cols_per_adc": Param("int", "hardware", "an integer in 1-1024", _int_in(1, 1024)),
+    "weight_bits": Param("int", "hardware", "an integer in 1-16", _int_in(1, 16)),
+    "cell_bits": Param("int", "hardware", "an integer in 1-16", _int_in(1, 16)),
+    "tech_node": Param("float", "hardware", "a number in 7-65 (nm)", lambda v: _num(v) and 7 <= v <= 65),
+}
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A number each trial records; any of them can be an objective."""
+
+    direction: Literal["maximize", "minimize"]
+    unit: str
+    description: str
+
+
+METRICS: dict[str, Metric] = {
+    "accuracy": Metric("maximize", "", "validation accuracy (classification tasks)"),
+    "energy_pj": Metric("minimize", "pJ", "energy per inference on the crossbar model"),
+    "energy_uj": Metric("minimize", "uJ", "energy per inference on the crossbar model"),
+    "latency_ns": Metric("minimize", "ns", "latency per inference"),
+    "latency_us": Metric("minimize", "us", "latency per inference"),
+    "area_um2": Metric("minimize", "um^2", "chip area"),
+    "area_mm2": Metric("minimize", "mm^2", "chip area"),
+    "edp_pj_ns": Metric("minimize", "pJ*ns", "energy-delay product"),
+    "train_time_s": Metric("minimize", "s", "training wall time of the trial"),
+    "num_steps": Metric("minimize", "", "SNN time steps per inference"),
+    "spikes_per_inference": Metric("minimize", "", "input spikes into all layers per sample"),
+    "n_pe": Metric("minimize", "", "processing elements the network occupies"),
+}
+
+
+def param_class(name: str) -> ParamClass:
+    """The class a parameter counts towards in importance-by-class summaries."""
+    return (SOFTWARE.get(name) or HARDWARE[name]).cls

@@ -1,0 +1,304 @@
+"""Study manager: storage, samplers, create-or-resume, and the run loop.
+
+Optuna's RDB storage (SQLite by default, PostgreSQL for many machines) holds everything; a study
+is identified by its name and the hash of what defines its results (objectives, task, hardware,
+space), so a resumed run can never silently mix two different searches.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nmhpo import __version__
+from nmhpo.config import StudyConfig, check_storage_url, mask_url
+from nmhpo.errors import StorageError, StudyStoppedError
+from nmhpo.space import grid_levels
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.samplers import BaseSampler
+    from optuna.storages import RDBStorage
+    from optuna.trial import FrozenTrial
+
+logger = logging.getLogger(__name__)
+
+#: Seconds between heartbeats of a running trial, and silence after which it counts as dead
+#: and is re-run. Long enough not to trip on a busy SQLite file (optuna#4234).
+HEARTBEAT_INTERVAL_S = 60
+GRACE_PERIOD_S = 180
+
+TrialCallback = Callable[["optuna.Study", "FrozenTrial"], None]
+
+
+def open_storage(url: str, *, must_exist: bool = False) -> RDBStorage:
+    """An RDB storage with heartbeats and, for SQLite, a lock timeout.
+
+    Args:
+        url: SQLAlchemy URL.
+        must_exist: for readers (report, dashboard): refuse to create a new SQLite file.
+    """
+    import optuna
+    from sqlalchemy.exc import SQLAlchemyError
+
+    problem = check_storage_url(url)
+    if problem:
+        raise StorageError(f"storage {mask_url(url)!r}: {problem}")
+    engine_kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        # Several processes on one file: wait for the lock instead of failing (optuna#820).
+        engine_kwargs["connect_args"] = {"timeout": 60}
+        db_path = url.removeprefix("sqlite:///")
+        if must_exist and db_path != ":memory:" and not Path(db_path).is_file():
+            raise StorageError(
+                f"no study storage at {db_path}; run `nmhpo run` first or pass --storage"
+            )
+    else:
+        engine_kwargs["pool_pre_ping"] = True
+    try:
+        with warnings.catch_warnings():
+            # Heartbeats are marked experimental in Optuna 5; they are what makes a killed
+            # worker's trial re-run, so nmhpo depends on them deliberately.
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=HEARTBEAT_INTERVAL_S,
+                grace_period=GRACE_PERIOD_S,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=3
+                ),
+            )
+    except (SQLAlchemyError, ImportError, OSError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise StorageError(f"cannot open storage {mask_url(url)}: {reason}") from None
+
+
+def derived_seed(seed: int, n_existing: int) -> int:
+    """Sampler seed for a (re)start: a resumed seeded sampler must not replay its first
+    suggestions, so the seed depends on how many trials already exist."""
+    return int(np.random.SeedSequence([seed, n_existing]).generate_state(1)[0])
+
+
+def make_sampler(cfg: StudyConfig, n_existing: int = 0) -> BaseSampler:
+    """The sampler [study].sampler names, seeded for this (re)start."""
+    import optuna.samplers as s
+
+    name = cfg.study.sampler
+    seed = derived_seed(cfg.study.seed, n_existing)
+    n_startup = min(10, max(4, cfg.study.n_trials // 3))
+    if name == "tpe":
+        return s.TPESampler(seed=seed, n_startup_trials=n_startup)
+    if name == "gp":
+        return s.GPSampler(seed=seed, n_startup_trials=n_startup)
+    if name in ("nsga2", "nsga3"):
+        population = max(4, min(50, cfg.study.n_trials // 4))
+        cls = s.NSGAIISampler if name == "nsga2" else s.NSGAIIISampler
+        return cls(seed=seed, population_size=population)
+    if name == "random":
+        return s.RandomSampler(seed=seed)
+    if name == "qmc":
+        # Scrambled Sobol with the study's own seed: QMCSampler keeps its position in the
+        # study, so the same seed continues the sequence on resume instead of restarting it.
+        return s.QMCSampler(seed=cfg.study.seed, scramble=True, warn_independent_sampling=False)
+    if name == "grid":
+        return s.GridSampler(grid_levels(cfg), seed=seed)
+    raise ValueError(f"unknown sampler {name!r}")  # config validation makes this unreachable
+
+
+def _identity_diff(stored: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    keys = sorted(set(stored) | set(new))
+    out: list[str] = []
+    for key in keys:
+        a, b = stored.get(key), new.get(key)
+        path = f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _identity_diff(a, b, path + ".")
+        elif a != b:
+            out.append(path)
+    return out
+
+
+def create_or_load(cfg: StudyConfig, storage: RDBStorage) -> optuna.Study:
+    """The study named in ``cfg``: created with its identity, or loaded after checking that the
+    stored identity (objectives, task, hardware, space) is the same."""
+    import optuna
+
+    name = cfg.study.name
+    directions = [o.resolved_direction for o in cfg.study.objectives]
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        study = None
+    if study is None:
+        study = optuna.create_study(
+            study_name=name, storage=storage, directions=directions, load_if_exists=True
+        )
+        if "nmhpo_identity_hash" not in study.user_attrs:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names([o.name for o in cfg.study.objectives])
+            study.set_user_attr("nmhpo_config", cfg.model_dump(mode="json"))
+            study.set_user_attr("nmhpo_identity", cfg.identity())
+            study.set_user_attr("nmhpo_identity_hash", cfg.identity_hash())
+            study.set_user_attr("nmhpo_version", __version__)
+            return study
+    stored_hash = study.user_attrs.get("nmhpo_identity_hash")
+    if stored_hash is None:
+        raise StorageError(
+            f"study {name!r} in {mask_url(storage.url)} was not created by nmhpo; "
+            "choose another [study].name or --study-name"
+        )
+    if stored_hash != cfg.identity_hash():
+        changed = _identity_diff(study.user_attrs.get("nmhpo_identity", {}), cfg.identity())
+        raise StorageError(
+            f"study {name!r} already exists with a different search space or objectives "
+            f"(changed: {', '.join(changed[:4]) or 'unknown'}); to start a new study, change "
+            "[study].name or pass --study-name NEW"
+        )
+    return study
+
+
+def load_existing(cfg: StudyConfig, storage_url: str | None = None) -> optuna.Study:
+    """Open a study for reading (reports, dashboard) without creating anything."""
+    import optuna
+
+    url = storage_url or cfg.storage_url()
+    storage = open_storage(url, must_exist=True)
+    try:
+        return optuna.load_study(study_name=cfg.study.name, storage=storage)
+    except KeyError:
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+        raise StorageError(
+            f"no study {cfg.study.name!r} in {mask_url(url)}"
+            + (f"; it holds: {', '.join(names)}" if names else "; it holds no study")
+        ) from None
+
+
+def count_complete(study: optuna.Study) -> int:
+    from optuna.trial import TrialState
+
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+
+
+@dataclass
+class RunSummary:
+    """What a run did, for the CLI to render."""
+
+    study_name: str
+    storage: str  # masked
+    n_complete: int
+    n_target: int
+    n_new: int
+    n_failed_new: int
+    wall_time_s: float
+    objective_names: list[str]
+    directions: list[str]
+    stopped_reason: str | None = None
+    pareto: list[FrozenTrial] = field(default_factory=list)
+
+
+class _FailureGuard:
+    """Stops the study after ``limit`` consecutive failed trials (a broken setup, not bad luck)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.streak = 0
+        self.last_reason = ""
+        self.tripped = False
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        from optuna.trial import TrialState
+
+        if trial.state == TrialState.FAIL:
+            self.streak += 1
+            self.last_reason = str(trial.user_attrs.get("fail_reason", "unknown reason"))
+            if self.streak >= self.limit:
+                self.tripped = True
+                study.stop()
+        elif trial.state == TrialState.COMPLETE:
+            self.streak = 0
+
+
+def run_study(
+    cfg: StudyConfig,
+    *,
+    timeout_s: float | None = None,
+    callbacks: list[TrialCallback] | None = None,
+    on_start: Callable[[int, int], None] | None = None,
+) -> RunSummary:
+    """Run (or resume) ``cfg``'s study until ``n_trials`` completed trials exist.
+
+    Args:
+        cfg: the validated study.
+        timeout_s: stop starting new trials after this many seconds.
+        callbacks: called after every trial (e.g. a progress bar).
+        on_start: called once with (completed trials already stored, target).
+
+    Raises:
+        StorageError: the storage cannot be opened or holds an incompatible study.
+        StudyStoppedError: ``max_failures`` trials failed in a row.
+    """
+    import optuna
+    from optuna.study import MaxTrialsCallback
+    from optuna.trial import TrialState
+
+    from nmhpo.objective import Objective
+
+    url = cfg.storage_url()
+    storage = open_storage(url)
+    study = create_or_load(cfg, storage)
+    existing = len(study.get_trials(deepcopy=False))
+    study.sampler = make_sampler(cfg, existing)
+    done = count_complete(study)
+    target = cfg.study.n_trials
+    if on_start is not None:
+        on_start(done, target)
+
+    import torch  # after validation and storage: a bad file never pays torch's import
+
+    torch.set_num_threads(cfg.study.torch_threads)
+    guard = _FailureGuard(cfg.study.max_failures)
+    start = time.perf_counter()
+    n_before = existing
+    if done < target:
+        study.optimize(
+            Objective(cfg),
+            n_trials=None,
+            timeout=timeout_s,
+            catch=(Exception,),
+            callbacks=[
+                MaxTrialsCallback(target, states=(TrialState.COMPLETE,)),
+                guard,
+                *(callbacks or []),
+            ],
+        )
+    trials = study.get_trials(deepcopy=False)
+    new = trials[n_before:]
+    summary = RunSummary(
+        study_name=cfg.study.name,
+        storage=mask_url(url),
+        n_complete=count_complete(study),
+        n_target=target,
+        n_new=len(new),
+        n_failed_new=sum(t.state == TrialState.FAIL for t in new),
+        wall_time_s=time.perf_counter() - start,
+        objective_names=[o.name for o in cfg.study.objectives],
+        directions=[o.resolved_direction for o in cfg.study.objectives],
+        pareto=list(study.best_trials),
+    )
+    if guard.tripped:
+        raise StudyStoppedError(
+            f"study {cfg.study.name!r} stopped after {guard.streak} failed trials in a row "
+            f"(last: {guard.last_reason}); {summary.n_complete}/{target} trials complete"
+        )
+    if summary.n_complete < target:
+        summary.stopped_reason = "timeout" if timeout_s is not None else "stopped"
+    return summary

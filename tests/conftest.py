@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+# A real study that trains in a fraction of a second per trial: few samples, one epoch,
+# a small network, two time steps.
+TINY_STUDY = """
+[study]
+name = "tiny"
+sampler = "{sampler}"
+n_trials = {n_trials}
+seed = 0
+objectives = [
+  {{ name = "accuracy", direction = "maximize" }},
+  {{ name = "energy_uj", direction = "minimize" }},
+]
+
+[task]
+name = "digits"
+n_train = 300
+
+[hardware]
+preset = "spikesim-65nm"
+
+[space.software]
+epochs = 1
+hidden_size = 16
+lr = {{ type = "float", low = 0.001, high = 0.03, log = true, grid = [0.003, 0.01] }}
+num_steps = {{ type = "int", low = 2, high = 3 }}
+encoding = {{ type = "categorical", choices = ["rate", "direct"] }}
+
+[space.hardware]
+xbar_size = {{ type = "categorical", choices = [32, 64] }}
+adc_bits = {{ type = "int", low = 3, high = 5, grid = [3, 5] }}
+"""
+
+
+def tiny_study_text(sampler: str = "tpe", n_trials: int = 3) -> str:
+    return TINY_STUDY.format(sampler=sampler, n_trials=n_trials)
+
+
+@pytest.fixture
+def tiny_study(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(tiny_study_text())
+    return path

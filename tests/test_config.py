@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nmhpo.config import FixedParam, load_config
+from nmhpo.errors import ConfigError
+from tests.conftest import tiny_study_text
+
+
+def test_good_file_loads_with_defaults(tiny_study: Path) -> None:
+    cfg = load_config(tiny_study)
+    assert cfg.study.name == "tiny"
+    assert cfg.study.sampler == "tpe"
+    assert [o.resolved_direction for o in cfg.study.objectives] == ["maximize", "minimize"]
+    assert isinstance(cfg.space.software["epochs"], FixedParam)
+    assert set(cfg.searched()) == {"lr", "num_steps", "encoding", "xbar_size", "adc_bits"}
+    assert cfg.fixed_software()["epochs"] == 1
+    assert cfg.fixed_software()["beta"] == 0.9  # registry default
+    assert cfg.storage_url() == f"sqlite:///{tiny_study.parent.resolve() / 'nmhpo-studies.db'}"
+
+
+def test_direction_defaults_to_the_metrics_natural_one(tmp_path: Path) -> None:
+    text = tiny_study_text().replace(', direction = "minimize"', "")
+    path = tmp_path / "s.toml"
+    path.write_text(text)
+    assert load_config(path).study.objectives[1].resolved_direction == "minimize"
+
+
+def test_identity_hash_ignores_run_settings_but_not_the_space(tmp_path: Path) -> None:
+    base = tmp_path / "a.toml"
+    base.write_text(tiny_study_text(n_trials=3))
+    more = tmp_path / "b.toml"
+    more.write_text(tiny_study_text(n_trials=50, sampler="random"))
+    other = tmp_path / "c.toml"
+    other.write_text(tiny_study_text().replace("high = 5, grid", "high = 6, grid"))
+    h = load_config(base).identity_hash()
+    assert load_config(more).identity_hash() == h
+    assert load_config(other).identity_hash() != h
+
+
+def test_relative_sqlite_storage_is_relative_to_the_study_file(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(tiny_study_text().replace('sampler = "tpe"', 'storage = "sqlite:///x.db"'))
+    assert load_config(path).storage_url() == f"sqlite:///{(tmp_path / 'x.db').resolve()}"
+
+
+def test_shipped_study_by_name_stores_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config("quickstart")
+    assert cfg.study.name == "quickstart"
+    assert cfg.storage_url() == f"sqlite:///{tmp_path.resolve() / 'nmhpo-studies.db'}"
+
+
+# (replace this, with that) in the tiny study -> substring the one-line error must contain
+BAD = [
+    ('sampler = "tpe"', 'sampler = "tpee"', "study.sampler: expected one of 'tpe'"),
+    ("n_trials = 3", "n_trials = 0", "study.n_trials: expected greater than or equal to 1"),
+    ("n_trials = 3", 'n_trials = "many"', "study.n_trials: expected a valid integer"),
+    ("seed = 0", "seed = 0\nsede = 1", "study.sede: unknown key; expected one of name, storage"),
+    ('name = "tiny"', 'name = "bad name!"', "study.name: expected letters"),
+    ('name = "energy_uj"', 'name = "energy_joules"', "study.objectives[1].name: expected one of"),
+    ('direction = "minimize"', 'direction = "down"', "study.objectives[1].direction"),
+    ('name = "digits"', 'name = "imagenet"', "task.name: expected one of digits; got 'imagenet'"),
+    ('preset = "spikesim-65nm"', 'preset = "nope"', "hardware.preset: unknown hardware preset"),
+    ('preset = "spikesim-65nm"', 'preset = "spikesim-65nm"\nadc_bits = 40', "hardware.adc_bits"),
+    ('preset = "spikesim-65nm"', 'preset = "spikesim-65nm"\ndevice = "pcm"', "hardware.device"),
+    ("low = 0.001, high = 0.03", "low = 0.03, high = 0.001", "space.software.lr: low must be < high"),
+    ("low = 0.001, high = 0.03, log", "low = 0.0, high = 0.03, log", "log scale needs low > 0"),
+    ("grid = [0.003, 0.01]", "grid = [0.003, 0.5]", "grid level 0.5 is outside"),
+    ('type = "float"', 'type = "real"', "space.software.lr.type: expected one of float, int"),
+    ("hidden_size = 16", "hidden_sz = 16", "space.software.hidden_sz: unknown parameter"),
+    ("hidden_size = 16", "hidden_size = 0", "space.software.hidden_size: expected an integer"),
+    ('choices = ["rate", "direct"]', 'choices = ["rate", "morse"]', "space.software.encoding"),
+    ('choices = ["rate", "direct"]', 'choices = ["rate", "rate"]', "choices must be distinct"),
+    ("xbar_size = {", "xbar_sz = {", "space.hardware.xbar_sz: unknown parameter"),
+    ("choices = [32, 64]", "choices = [32, -64]", "space.hardware.xbar_size: expected an integer"),
+    ('num_steps = { type = "int"', 'num_steps = { type = "float"', "expected int"),
+    ('sampler = "tpe"', 'storage = "nonsense"', "study.storage: expected an SQLAlchemy URL"),
+    ('sampler = "tpe"', 'storage = "oracle://u:pw@h/db"', "got 'oracle://u:***@h/db'"),
+    ("[task]", "[tsak]", "tsak: unknown key; expected one of study, task, hardware, space"),
+    ('name = "digits"', "", "task.name: missing"),
+    ('[study]', '[study', "invalid TOML"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), BAD, ids=[b[2][:40] for b in BAD])
+def test_bad_files_give_one_line_naming_file_key_and_expectation(
+    tmp_path: Path, old: str, new: str, expected: str
+) -> None:
+    text = tiny_study_text()
+    assert old in text, old
+    path = tmp_path / "bad.toml"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: ")
+    assert expected in message
+
+
+def test_grid_study_needs_levels_for_continuous_parameters(tmp_path: Path) -> None:
+    path = tmp_path / "g.toml"
+    path.write_text(
+        tiny_study_text(sampler="grid").replace(", grid = [0.003, 0.01]", "")
+    )
+    with pytest.raises(ConfigError, match=r"space\.software\.lr\.grid: a grid study needs"):
+        load_config(path)
+
+
+def test_missing_file_names_the_shipped_studies(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file .*quickstart"):
+        load_config(tmp_path / "absent.toml")
+
+
+@pytest.mark.parametrize("name", ["quickstart"])
+def test_shipped_studies_validate(name: str) -> None:
+    assert load_config(Path(__file__).parents[1] / "studies" / f"{name}.toml").study.n_trials > 0
