@@ -38,7 +38,7 @@ def trial_record(trial: FrozenTrial, names: list[str]) -> dict[str, Any]:
         "state": trial.state.name,
         "duration_s": trial.duration.total_seconds() if trial.duration else None,
     }
-    for name, value in zip(names, trial.values or [None] * len(names)):
+    for name, value in zip(names, trial.values or [None] * len(names), strict=False):
         row[name] = value
     row.update({f"param_{k}": v for k, v in trial.params.items()})
     attrs = trial.user_attrs

@@ -59,15 +59,25 @@ def _load(study: str, storage: str | None = None, study_name: str | None = None)
     return load_config(study).with_overrides(storage=storage, name=study_name)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"nmhpo {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Warnings and errors only.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Warnings and errors only.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
 ) -> None:
-    if version:
-        out.print(f"nmhpo {__version__}")
-        raise typer.Exit()
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     logger = logging.getLogger("nmhpo")
     if not logger.handlers:
@@ -109,11 +119,17 @@ def run(
 ) -> None:
     """Run a study, or resume it until n_trials completed trials exist."""
     import optuna
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     from nmhpo.study import run_study
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    _quiet_optuna(optuna)
     with _errors():
         cfg = _load(study, storage, study_name).with_overrides(n_trials=n_trials)
         progress = Progress(
@@ -154,6 +170,27 @@ def run(
     out.print(_pareto_table(summary.pareto, summary.objective_names, summary.directions))
 
 
+class _TrialFailureFilter(logging.Filter):
+    """Optuna logs a failed trial with its traceback. The reason is already in the trial's
+    user attrs and in the progress line, so keep Optuna's one-line message, drop the traceback
+    (unless --verbose) and say nothing for Ctrl-C, which the CLI reports itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt):
+            return False
+        if record.exc_info and not logging.getLogger("nmhpo").isEnabledFor(logging.DEBUG):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _quiet_optuna(optuna: Any) -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for handler in logging.getLogger("optuna").handlers:
+        if not any(isinstance(f, _TrialFailureFilter) for f in handler.filters):
+            handler.addFilter(_TrialFailureFilter())
+
+
 def _trial_line(trial: FrozenTrial, cfg: Any) -> str:
     if trial.values is None:
         reason = str(trial.user_attrs.get("fail_reason", trial.state.name))
@@ -167,7 +204,7 @@ def _trial_line(trial: FrozenTrial, cfg: Any) -> str:
 def _pareto_table(trials: list[FrozenTrial], names: list[str], directions: list[str]) -> Table:
     table = Table(title=f"Pareto set ({len(trials)} trials)", title_justify="left")
     table.add_column("trial", justify="right")
-    for name, direction in zip(names, directions):
+    for name, direction in zip(names, directions, strict=False):
         table.add_column(f"{name} {'↑' if direction == 'maximize' else '↓'}", justify="right")
     params = sorted({k for t in trials for k in t.params})
     for name in params:
@@ -188,8 +225,10 @@ def report(
     study_name: StudyNameOpt = None,
     out_dir: Annotated[
         Path | None,
-        typer.Option("--out", help="Folder for the files [default: nmhpo-report/<study> beside "
-                     "the study file]."),
+        typer.Option(
+            "--out",
+            help="Folder for the files [default: nmhpo-report/<study> beside the study file].",
+        ),
     ] = None,
 ) -> None:
     """Print the Pareto set; write a Pareto-front PNG, trials.csv and pareto.json."""

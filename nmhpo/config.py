@@ -9,13 +9,20 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import tomllib
 import types
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+import tomllib
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from nmhpo.errors import ConfigError
 from nmhpo.registry import HARDWARE, METRICS, SOFTWARE, Param
@@ -102,7 +109,9 @@ class IntParam(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> IntParam:
-        _check_range(self.low, self.high, self.log, None if self.step == 1 else self.step, self.grid)
+        _check_range(
+            self.low, self.high, self.log, None if self.step == 1 else self.step, self.grid
+        )
         return self
 
 
@@ -240,7 +249,9 @@ class StudyConfig(BaseModel):
         try:
             study = StudySection.model_validate({**self.study.model_dump(), **fields})
         except ValidationError as exc:
-            raise ConfigError(f"command line: {_describe(exc)}") from None
+            key, _, problem = _describe(exc).partition(": ")
+            option = {"name": "--study-name", "n_trials": "--n-trials"}.get(key, key)
+            raise ConfigError(f"{option}: {problem}") from None
         return self.model_copy(update={"study": study})
 
 
@@ -262,7 +273,8 @@ def check_storage_url(url: str) -> str | None:
     except ArgumentError:
         return "expected an SQLAlchemy URL such as sqlite:///studies.db or postgresql://host/db"
     if parsed.get_backend_name() not in ("sqlite", "postgresql", "mysql"):
-        return f"expected a sqlite, postgresql or mysql URL; got backend {parsed.get_backend_name()!r}"
+        backend = parsed.get_backend_name()
+        return f"expected a sqlite, postgresql or mysql URL; got backend {backend!r}"
     return None
 
 
@@ -306,7 +318,9 @@ def parse_config(raw: dict[str, Any], path: Path) -> StudyConfig:
     sections = ("study", "task", "hardware", "space")
     unknown = [k for k in raw if k not in sections]
     if unknown:
-        raise ConfigError(f"{path}: {unknown[0]}: unknown key; expected one of {', '.join(sections)}")
+        raise ConfigError(
+            f"{path}: {unknown[0]}: unknown key; expected one of {', '.join(sections)}"
+        )
     try:
         cfg = StudyConfig.model_validate({**raw, "path": path})
     except ValidationError as exc:
@@ -415,9 +429,12 @@ def _describe(exc: ValidationError) -> str:
     if kind == "literal_error":
         return f"{key}: expected one of {ctx.get('expected', '')}; got {_short(value)}"
     if kind == "union_tag_invalid":
-        return f"{key}.type: expected one of float, int, categorical, fixed; got {_short(ctx.get('tag'))}"
+        tag = _short(ctx.get("tag"))
+        return f"{key}.type: expected one of float, int, categorical, fixed; got {tag}"
     if kind == "union_tag_not_found":
-        return f"{key}: expected a table with type = float, int or categorical; got {_short(value)}"
+        return (
+            f"{key}: expected a table with type = float, int or categorical; got {_short(value)}"
+        )
     if kind == "string_pattern_mismatch":
         return f"{key}: expected letters, digits, '.', '_' or '-'; got {_short(value)}"
     msg = str(err["msg"])

@@ -57,7 +57,10 @@ SOFTWARE: dict[str, Param] = {
     "beta": Param("float", "neuron", "a number in (0, 1]", lambda v: _num(v) and 0 < v <= 1, 0.9),
     "threshold": Param("float", "neuron", "a number > 0", _pos, 1.0),
     "surrogate": Param(
-        "categorical", "neuron", f"one of {', '.join(SURROGATES)}", _one_of(SURROGATES),
+        "categorical",
+        "neuron",
+        f"one of {', '.join(SURROGATES)}",
+        _one_of(SURROGATES),
         "fast_sigmoid",
     ),
     "surrogate_slope": Param("float", "neuron", "a number > 0", _pos, 25.0),
@@ -73,14 +76,14 @@ HARDWARE: dict[str, Param] = {
     "xbar_size": Param("int", "hardware", "an integer in 8-1024", _int_in(8, 1024)),
     "pe_per_tile": Param("int", "hardware", "an integer in 1-256", _int_in(1, 256)),
     "clock_mhz": Param("float", "hardware", "a number > 0", _pos),
-    "device": Param(
-        "categorical", "hardware", f"one of {', '.join(DEVICES)}", _one_of(DEVICES)
-    ),
+    "device": Param("categorical", "hardware", f"one of {', '.join(DEVICES)}", _one_of(DEVICES)),
     "adc_bits": Param("int", "hardware", "an integer in 1-16", _int_in(1, 16)),
     "cols_per_adc": Param("int", "hardware", "an integer in 1-1024", _int_in(1, 1024)),
     "weight_bits": Param("int", "hardware", "an integer in 1-16", _int_in(1, 16)),
     "cell_bits": Param("int", "hardware", "an integer in 1-16", _int_in(1, 16)),
-    "tech_node": Param("float", "hardware", "a number in 7-65 (nm)", lambda v: _num(v) and 7 <= v <= 65),
+    "tech_node": Param(
+        "float", "hardware", "a number in 7-65 (nm)", lambda v: _num(v) and 7 <= v <= 65
+    ),
 }
 
 

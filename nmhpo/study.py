@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nmhpo import __version__
+from nmhpo.analysis import pareto_trials
 from nmhpo.config import StudyConfig, check_storage_url, mask_url
 from nmhpo.errors import StorageError, StudyStoppedError
 from nmhpo.space import grid_levels
@@ -201,6 +202,7 @@ class RunSummary:
     wall_time_s: float
     objective_names: list[str]
     directions: list[str]
+    sampler: str
     stopped_reason: str | None = None
     pareto: list[FrozenTrial] = field(default_factory=list)
 
@@ -246,7 +248,6 @@ def run_study(
         StorageError: the storage cannot be opened or holds an incompatible study.
         StudyStoppedError: ``max_failures`` trials failed in a row.
     """
-    import optuna
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
 
@@ -292,7 +293,8 @@ def run_study(
         wall_time_s=time.perf_counter() - start,
         objective_names=[o.name for o in cfg.study.objectives],
         directions=[o.resolved_direction for o in cfg.study.objectives],
-        pareto=list(study.best_trials),
+        sampler=type(study.sampler).__name__,
+        pareto=pareto_trials(study),
     )
     if guard.tripped:
         raise StudyStoppedError(

@@ -19,15 +19,16 @@ objectives = [
 
 [task]
 name = "digits"
-n_train = 300
+n_train = 600
 
 [hardware]
 preset = "spikesim-65nm"
 
 [space.software]
-epochs = 1
-hidden_size = 16
-lr = {{ type = "float", low = 0.001, high = 0.03, log = true, grid = [0.003, 0.01] }}
+epochs = 2
+batch_size = 32
+hidden_size = 32
+lr = {{ type = "float", low = 0.005, high = 0.05, log = true, grid = [0.01, 0.03] }}
 num_steps = {{ type = "int", low = 2, high = 3 }}
 encoding = {{ type = "categorical", choices = ["rate", "direct"] }}
 

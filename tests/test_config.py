@@ -16,7 +16,7 @@ def test_good_file_loads_with_defaults(tiny_study: Path) -> None:
     assert [o.resolved_direction for o in cfg.study.objectives] == ["maximize", "minimize"]
     assert isinstance(cfg.space.software["epochs"], FixedParam)
     assert set(cfg.searched()) == {"lr", "num_steps", "encoding", "xbar_size", "adc_bits"}
-    assert cfg.fixed_software()["epochs"] == 1
+    assert cfg.fixed_software()["epochs"] == 2
     assert cfg.fixed_software()["beta"] == 0.9  # registry default
     assert cfg.storage_url() == f"sqlite:///{tiny_study.parent.resolve() / 'nmhpo-studies.db'}"
 
@@ -68,12 +68,16 @@ BAD = [
     ('preset = "spikesim-65nm"', 'preset = "nope"', "hardware.preset: unknown hardware preset"),
     ('preset = "spikesim-65nm"', 'preset = "spikesim-65nm"\nadc_bits = 40', "hardware.adc_bits"),
     ('preset = "spikesim-65nm"', 'preset = "spikesim-65nm"\ndevice = "pcm"', "hardware.device"),
-    ("low = 0.001, high = 0.03", "low = 0.03, high = 0.001", "space.software.lr: low must be < high"),
-    ("low = 0.001, high = 0.03, log", "low = 0.0, high = 0.03, log", "log scale needs low > 0"),
-    ("grid = [0.003, 0.01]", "grid = [0.003, 0.5]", "grid level 0.5 is outside"),
+    (
+        "low = 0.005, high = 0.05",
+        "low = 0.05, high = 0.005",
+        "space.software.lr: low must be < high",
+    ),
+    ("low = 0.005, high = 0.05, log", "low = 0.0, high = 0.05, log", "log scale needs low > 0"),
+    ("grid = [0.01, 0.03]", "grid = [0.01, 0.5]", "grid level 0.5 is outside"),
     ('type = "float"', 'type = "real"', "space.software.lr.type: expected one of float, int"),
-    ("hidden_size = 16", "hidden_sz = 16", "space.software.hidden_sz: unknown parameter"),
-    ("hidden_size = 16", "hidden_size = 0", "space.software.hidden_size: expected an integer"),
+    ("hidden_size = 32", "hidden_sz = 32", "space.software.hidden_sz: unknown parameter"),
+    ("hidden_size = 32", "hidden_size = 0", "space.software.hidden_size: expected an integer"),
     ('choices = ["rate", "direct"]', 'choices = ["rate", "morse"]', "space.software.encoding"),
     ('choices = ["rate", "direct"]', 'choices = ["rate", "rate"]', "choices must be distinct"),
     ("xbar_size = {", "xbar_sz = {", "space.hardware.xbar_sz: unknown parameter"),
@@ -83,7 +87,7 @@ BAD = [
     ('sampler = "tpe"', 'storage = "oracle://u:pw@h/db"', "got 'oracle://u:***@h/db'"),
     ("[task]", "[tsak]", "tsak: unknown key; expected one of study, task, hardware, space"),
     ('name = "digits"', "", "task.name: missing"),
-    ('[study]', '[study', "invalid TOML"),
+    ("[study]", "[study", "invalid TOML"),
 ]
 
 
@@ -105,9 +109,7 @@ def test_bad_files_give_one_line_naming_file_key_and_expectation(
 
 def test_grid_study_needs_levels_for_continuous_parameters(tmp_path: Path) -> None:
     path = tmp_path / "g.toml"
-    path.write_text(
-        tiny_study_text(sampler="grid").replace(", grid = [0.003, 0.01]", "")
-    )
+    path.write_text(tiny_study_text(sampler="grid").replace(", grid = [0.01, 0.03]", ""))
     with pytest.raises(ConfigError, match=r"space\.software\.lr\.grid: a grid study needs"):
         load_config(path)
 

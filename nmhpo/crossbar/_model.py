@@ -84,9 +84,7 @@ class CrossbarResult:
                 k: float(v[index]) for k, v in self.energy_breakdown_pj.items()
             },
             "energy_by_layer_pj": [float(x) for x in self.energy_by_layer_pj[index]],
-            "area_breakdown_um2": {
-                k: float(v[index]) for k, v in self.area_breakdown_um2.items()
-            },
+            "area_breakdown_um2": {k: float(v[index]) for k, v in self.area_breakdown_um2.items()},
         }
 
 

@@ -50,4 +50,6 @@ def dense_network(sizes: Sequence[int]) -> Network:
     """A fully connected network from its layer widths, e.g. ``[784, 128, 10]`` (2 layers)."""
     if len(sizes) < 2:
         raise HardwareModelError(f"a dense network needs at least two sizes; got {list(sizes)}")
-    return Network(tuple(Layer(int(a), int(b)) for a, b in zip(sizes[:-1], sizes[1:])))
+    return Network(
+        tuple(Layer(int(a), int(b)) for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+    )

@@ -44,7 +44,9 @@ class SpikingMLP(nn.Module):
     ) -> None:
         super().__init__()
         self.sizes = list(sizes)
-        self.fcs = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.fcs = nn.ModuleList(
+            nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=False)
+        )
         self.lifs = nn.ModuleList(
             snn.Leaky(beta=beta, threshold=threshold, spike_grad=spike_grad, init_hidden=False)
             for _ in sizes[1:]

@@ -19,6 +19,10 @@ from nmhpo.tasks import TaskData
 
 logger = logging.getLogger(__name__)
 
+#: A cross-entropy loss above this (ln 10 = 2.3 at chance) means the weights blew up: the run
+#: is failed with its reason instead of scoring a broken network.
+DIVERGED_LOSS = 1e4
+
 
 @dataclass(frozen=True)
 class TrainResult:
@@ -79,17 +83,18 @@ def train_and_evaluate(data: TaskData, params: dict[str, Any], seed: int) -> Tra
                 x_seq = encode(x_train[idx], params["encoding"], steps, gen)
                 logits, _ = model(x_seq, steps)
                 loss = loss_fn(logits, y_train[idx])
+                batch_loss = float(loss.detach())
+                if not math.isfinite(batch_loss) or batch_loss > DIVERGED_LOSS:
+                    raise TrialFailedError(
+                        f"training diverged: loss is {batch_loss:.3g} in epoch {epoch + 1} "
+                        f"(lr={float(params['lr']):.3g})"
+                    )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                total += float(loss.detach()) * len(idx)
+                total += batch_loss * len(idx)
                 count += len(idx)
             loss_value = total / count
-            if not math.isfinite(loss_value):
-                raise TrialFailedError(
-                    f"training diverged: loss is {loss_value} in epoch {epoch + 1} "
-                    f"(lr={params['lr']:.3g})"
-                )
             logger.debug("epoch %d loss %.4f", epoch + 1, loss_value)
         train_time = time.perf_counter() - start
 

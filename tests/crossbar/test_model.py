@@ -29,6 +29,7 @@ VGG9 = Network(
             [64, 64, 128, 128, 256, 256, 256],
             [32, 32, 16, 16, 8, 8, 8],
             [32, 16, 16, 8, 8, 8, 4],
+            strict=False,
         )
     )
 )
@@ -48,8 +49,9 @@ def test_spikesim_check_value_vgg9() -> None:
     assert round(share["xbar"], 2) == 0.15
 
 
-def _spikesim_scalar(layers: list[tuple[int, int, int, int]], k: int, x: int, p: int, t: int,
-                     f: float, device: str) -> tuple[float, float, float]:
+def _spikesim_scalar(
+    layers: list[tuple[int, int, int, int]], k: int, x: int, p: int, t: int, f: float, device: str
+) -> tuple[float, float, float]:
     """SpikeSim ELA re-derived one design at a time, with loops, from crossbar-model.md."""
     e_xbar = 1.76423 if device == "rram" else 671.089
     a_xbar = 26.2144 if device == "rram" else 671.089
@@ -98,7 +100,7 @@ layer_st = st.tuples(
 )
 def test_spikesim_mode_equals_scalar_reference(layers, k, designs) -> None:  # type: ignore[no-untyped-def]
     net = Network(tuple(Layer(ci, co, k, di, do) for ci, co, di, do in layers))
-    x, p, t, f, dev = (np.array(col) for col in zip(*designs))
+    x, p, t, f, dev = (np.array(col) for col in zip(*designs, strict=False))
     r = evaluate(
         net,
         SPIKESIM,
@@ -180,7 +182,10 @@ def test_batch_equals_one_design_at_a_time() -> None:
     batch = evaluate(MLP, SPIKESIM, knobs, num_steps=steps, activity=act)
     for i in range(n):
         one = evaluate(
-            MLP, SPIKESIM, {k: v[i] for k, v in knobs.items()}, num_steps=steps[i],
+            MLP,
+            SPIKESIM,
+            {k: v[i] for k, v in knobs.items()},
+            num_steps=steps[i],
             activity=act[i],
         )
         assert one.energy_pj[0] == pytest.approx(batch.energy_pj[i], rel=1e-12)

@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from nmhpo.cli import app
+from tests.conftest import tiny_study_text
+
+runner = CliRunner()
+
+
+def _invoke(*args: str):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, list(args))
+
+
+def test_every_verb_has_help() -> None:
+    for verb in ("run", "validate", "report", "dashboard", "presets", "tasks"):
+        result = _invoke(verb, "--help")
+        assert result.exit_code == 0, verb
+        assert "Usage" in result.output
+
+
+def test_validate_good_file(tiny_study: Path) -> None:
+    result = _invoke("validate", str(tiny_study))
+    assert result.exit_code == 0
+    assert "ok: study 'tiny'" in result.output
+    assert not (tiny_study.parent / "nmhpo-studies.db").exists()
+
+
+def test_validate_reports_grid_size(tmp_path: Path) -> None:
+    path = tmp_path / "g.toml"
+    path.write_text(tiny_study_text(sampler="grid"))
+    result = _invoke("validate", str(path))
+    assert result.exit_code == 0
+    assert "grid of 32 points" in result.output  # lr 2 x steps 2 x enc 2 x xbar 2 x adc 2
+
+
+@pytest.mark.parametrize("verb", ["validate", "run", "report", "dashboard"])
+def test_bad_file_is_one_line_exit_2_and_writes_nothing(tmp_path: Path, verb: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(tiny_study_text().replace('sampler = "tpe"', 'sampler = "tpee"'))
+    result = _invoke(verb, str(path))
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        f"error: {path}: study.sampler: expected one of 'tpe', 'nsga2', 'nsga3', 'gp', "
+        "'random', 'qmc' or 'grid'; got 'tpee'"
+    ]
+    assert "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_missing_file_exit_2(tmp_path: Path) -> None:
+    result = _invoke("run", str(tmp_path / "nope.toml"))
+    assert result.exit_code == 2
+    assert "no such file" in result.stderr
+
+
+def test_bad_command_line_values_exit_2(tiny_study: Path) -> None:
+    assert _invoke("run", str(tiny_study), "--n-trials", "0").exit_code == 2
+    result = _invoke("run", str(tiny_study), "--study-name", "no spaces please")
+    assert result.exit_code == 2
+    assert "--study-name: expected letters" in result.stderr
+    result = _invoke("run", str(tiny_study), "--storage", "postgresql://me:hunter2@127.0.0.1:1/x")
+    assert result.exit_code == 2
+    assert "hunter2" not in result.stderr and "me:***@" in result.stderr
+    assert not (tiny_study.parent / "nmhpo-studies.db").exists()
+
+
+def test_report_without_a_study_is_exit_2_and_creates_no_database(tiny_study: Path) -> None:
+    result = _invoke("report", str(tiny_study))
+    assert result.exit_code == 2
+    assert "no study storage at" in result.stderr
+    assert not (tiny_study.parent / "nmhpo-studies.db").exists()
+
+
+@pytest.mark.slow
+def test_run_then_report_writes_table_png_and_csv(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.toml"
+    path.write_text(tiny_study_text(n_trials=3))
+    result = _invoke("run", str(path))
+    assert result.exit_code == 0, result.output
+    assert "3/3 trials complete" in result.output
+    assert "Pareto set" in result.output and "accuracy ↑" in result.output
+
+    result = _invoke("report", str(path), "--out", str(tmp_path / "rep"))
+    assert result.exit_code == 0, result.output
+    png = tmp_path / "rep" / "pareto_front.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = (tmp_path / "rep" / "trials.csv").read_text().splitlines()
+    assert len(rows) == 4
+    header = rows[0].split(",")
+    for column in (
+        "number",
+        "state",
+        "accuracy",
+        "energy_uj",
+        "param_xbar_size",
+        "energy_pj_adc",
+        "train_time_s",
+    ):
+        assert column in header
+    pareto = json.loads((tmp_path / "rep" / "pareto.json").read_text())
+    assert pareto and all(row["state"] == "COMPLETE" for row in pareto)
+
+    # A study name that is not in the storage: exit 2, the names that are there.
+    result = _invoke("report", str(path), "--study-name", "other")
+    assert result.exit_code == 2
+    assert "no study 'other'" in result.stderr and "tiny" in result.stderr
+
+
+def test_presets_and_tasks_list_what_exists() -> None:
+    result = _invoke("presets")
+    assert result.exit_code == 0
+    assert "spikesim-65nm" in result.output and "rram-32nm" in result.output
+    result = _invoke("tasks")
+    assert result.exit_code == 0
+    assert "digits" in result.output and "energy_uj" in result.output
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_dashboard_serves_the_study_on_loopback(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.toml"
+    path.write_text(tiny_study_text(n_trials=1))
+    assert _invoke("run", str(path)).exit_code == 0
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nmhpo", "dashboard", str(path), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        body = None
+        for _ in range(100):
+            time.sleep(0.2)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies") as resp:
+                    body = json.loads(resp.read())
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    break
+        assert body is not None, proc.stderr.read() if proc.stderr else ""
+        assert [s["study_name"] for s in body["study_summaries"]] == ["tiny"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_version() -> None:
+    result = _invoke("--version")
+    assert result.exit_code == 0 and "nmhpo 0.1.0" in result.output

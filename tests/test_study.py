@@ -1,0 +1,173 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from nmhpo.config import load_config
+from nmhpo.errors import StorageError, StudyStoppedError
+from nmhpo.study import derived_seed, load_existing, make_sampler, run_study
+from tests.conftest import tiny_study_text
+
+pytestmark = pytest.mark.slow
+
+
+def _write(tmp_path: Path, text: str, name: str = "tiny.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_tiny_study_end_to_end_into_sqlite(tiny_study: Path) -> None:
+    cfg = load_config(tiny_study)
+    summary = run_study(cfg)
+    assert summary.n_complete == 3 and summary.n_new == 3
+    db = tiny_study.parent / "nmhpo-studies.db"
+    assert db.is_file()
+
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{db}")
+    assert study.metric_names == ["accuracy", "energy_uj"]
+    assert study.user_attrs["nmhpo_identity_hash"] == cfg.identity_hash()
+    assert study.user_attrs["nmhpo_config"]["study"]["name"] == "tiny"
+    for trial in study.trials:
+        assert trial.state == TrialState.COMPLETE
+        accuracy, energy = trial.values
+        assert 0.0 <= accuracy <= 1.0
+        assert accuracy > 0.3  # two short epochs already beat chance (0.1) on digits
+        attrs = trial.user_attrs
+        assert attrs["metrics"]["energy_uj"] == pytest.approx(energy)
+        assert sum(attrs["energy_breakdown_pj"].values()) == pytest.approx(energy * 1e6)
+        assert attrs["train_time_s"] > 0
+        assert attrs["hardware"]["xbar_size"] == trial.params["xbar_size"]
+        assert len(attrs["activity"]) == 2 and all(0 <= a <= 1 for a in attrs["activity"])
+    assert summary.pareto and all(t.state == TrialState.COMPLETE for t in summary.pareto)
+
+
+def test_resume_continues_to_n_trials_without_replaying_suggestions(tmp_path: Path) -> None:
+    path = _write(tmp_path, tiny_study_text(n_trials=2))
+    run_study(load_config(path))
+    db = f"sqlite:///{tmp_path / 'nmhpo-studies.db'}"
+    first = optuna.load_study(study_name="tiny", storage=db).trials
+    run_study(load_config(path).with_overrides(n_trials=4))
+    trials = optuna.load_study(study_name="tiny", storage=db).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
+    assert [t.values for t in trials[:2]] == [t.values for t in first]  # untouched
+    assert [t.params for t in trials[2:]] != [t.params for t in trials[:2]]
+    # Running again with the target met starts no trial.
+    assert run_study(load_config(path).with_overrides(n_trials=4)).n_new == 0
+
+
+def test_resumed_sampler_gets_a_different_seed() -> None:
+    assert derived_seed(0, 0) != derived_seed(0, 5)
+    assert derived_seed(0, 5) == derived_seed(0, 5)
+
+
+def test_changed_space_or_objectives_is_refused_clearly(tmp_path: Path) -> None:
+    path = _write(tmp_path, tiny_study_text(n_trials=1))
+    run_study(load_config(path))
+    changed = _write(tmp_path, tiny_study_text().replace("high = 5, grid", "high = 6, grid"))
+    with pytest.raises(StorageError, match=r"different search space .*space\.hardware\.adc_bits"):
+        run_study(load_config(changed))
+    flipped = _write(tmp_path, tiny_study_text().replace('"energy_uj"', '"latency_us"'))
+    with pytest.raises(StorageError, match="objectives"):
+        run_study(load_config(flipped))
+    # Asking for a new study (another name) works beside the old one.
+    summary = run_study(load_config(changed).with_overrides(name="tiny-v2", n_trials=1))
+    assert summary.n_complete == 1
+
+
+def test_failing_trials_are_recorded_and_a_failure_streak_stops_the_study(
+    tmp_path: Path,
+) -> None:
+    # A learning rate this large makes the loss explode: a real diverging run.
+    text = tiny_study_text(n_trials=3).replace(
+        'lr = { type = "float", low = 0.005, high = 0.05, log = true, grid = [0.01, 0.03] }',
+        "lr = 1e20",
+    )
+    text = text.replace("seed = 0", "seed = 0\nmax_failures = 2")
+    path = _write(tmp_path, text)
+    with pytest.raises(StudyStoppedError, match="2 failed trials in a row .*training diverged"):
+        run_study(load_config(path))
+    study = load_existing(load_config(path))
+    assert [t.state for t in study.trials] == [TrialState.FAIL] * 2
+    assert "diverged" in study.trials[0].user_attrs["fail_reason"]
+
+
+def test_unopenable_storage_is_one_clear_error_and_writes_nothing(tmp_path: Path) -> None:
+    cfg = load_config(_write(tmp_path, tiny_study_text()))
+    bad = cfg.with_overrides(storage=f"sqlite:///{tmp_path}/no/such/dir/x.db")
+    with pytest.raises(StorageError, match="cannot open storage"):
+        run_study(bad)
+    pg = cfg.with_overrides(storage="postgresql://nmhpo:secret@127.0.0.1:1/none")
+    with pytest.raises(StorageError) as info:
+        run_study(pg)
+    assert "secret" not in str(info.value) and "***" in str(info.value)
+    assert not (tmp_path / "nmhpo-studies.db").exists()
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "nsga2", "nsga3", "gp", "random", "qmc", "grid"])
+def test_every_sampler_runs_a_real_study(tmp_path: Path, sampler: str) -> None:
+    path = _write(tmp_path, tiny_study_text(sampler=sampler, n_trials=3))
+    cfg = load_config(path)
+    summary = run_study(cfg)
+    assert summary.n_complete == 3
+    study = load_existing(cfg)
+    expected = {
+        "tpe": "TPESampler",
+        "nsga2": "NSGAIISampler",
+        "nsga3": "NSGAIIISampler",
+        "gp": "GPSampler",
+        "random": "RandomSampler",
+        "qmc": "QMCSampler",
+        "grid": "GridSampler",
+    }[sampler]
+    assert summary.sampler == type(make_sampler(cfg)).__name__ == expected
+    for trial in study.trials:
+        assert set(trial.params) == set(cfg.searched())
+        if sampler == "grid":
+            assert trial.params["lr"] in (0.01, 0.03)
+            assert trial.params["adc_bits"] in (3, 5)
+
+
+def test_ctrl_c_stops_cleanly_and_the_study_resumes(tmp_path: Path) -> None:
+    path = _write(tmp_path, tiny_study_text(n_trials=6))
+    db = f"sqlite:///{tmp_path / 'nmhpo-studies.db'}"
+    cmd = [sys.executable, "-m", "nmhpo", "run", str(path)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        try:
+            n = len(
+                optuna.load_study(study_name="tiny", storage=db).get_trials(
+                    states=(TrialState.COMPLETE,)
+                )
+            )
+        except (KeyError, Exception):  # noqa: B014  (storage not created yet)
+            n = 0
+        if n >= 2:
+            break
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.fail("the study finished before it could be interrupted; make it longer")
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    interrupted = optuna.load_study(study_name="tiny", storage=db).trials
+    assert all(t.state != TrialState.RUNNING for t in interrupted)
+    completed_before = {t.number: t.values for t in interrupted if t.state == TrialState.COMPLETE}
+
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=os.environ)
+    assert done.returncode == 0, done.stderr
+    trials = optuna.load_study(study_name="tiny", storage=db).trials
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == 6
+    for number, values in completed_before.items():
+        assert trials[number].values == values
