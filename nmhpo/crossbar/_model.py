@@ -6,13 +6,21 @@ The formulas and constants are those of shared/crossbar-model.md:
 
 * ``mode="spikesim"`` reproduces SpikeSim ELA (dense: every PE cycle of every step is charged).
 * ``mode="event"`` (default) adds ADC precision, columns per ADC, weight/cell bits, technology
-  node and measured spike activity; at its default knobs and activity 1.0 it equals ``spikesim``.
+  node, measured spike activity and optional leakage; at its default knobs and activity 1.0 it
+  equals ``spikesim``.
+
+How it stays fast (10^5 designs in a few tens of ms): every energy component is a per-design
+factor times one of four per-layer weights (PE cycles, x activity, x P(PE converts), x k^2 x
+activity); the weights depend on the design only through the crossbar size when the activity is
+one value per layer, so they are computed once per distinct crossbar size and gathered.
+Breakdowns are kept as factors and expanded only when read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -35,6 +43,7 @@ ENERGY_COMPONENTS: tuple[str, ...] = (
     "htree",
     "fetch",
     "tilebuf",
+    "leakage",
 )
 #: Area components, in the order breakdowns list them.
 AREA_COMPONENTS: tuple[str, ...] = (
@@ -48,13 +57,45 @@ AREA_COMPONENTS: tuple[str, ...] = (
     "input_mem",
     "membrane_mem",
 )
-
+# Which per-layer weight each dynamic energy component is charged on.
+_WEIGHT_OF = {
+    "xbar": "xbar",
+    "adc": "p",
+    "mux": "p",
+    "sub": "p",
+    "tmpbuf": "p",
+    "neuron": "one",
+    "htree": "act",
+    "fetch": "act",
+    "tilebuf": "act",
+}
 _INT_KNOBS = ("xbar_size", "pe_per_tile", "adc_bits", "cols_per_adc", "weight_bits", "cell_bits")
+# Crossbar sizes spanning at most this many integers use a lookup table instead of np.unique.
+_TABLE_SPAN = 1 << 16
+
+
+@dataclass(frozen=True)
+class _Terms:
+    """Factors the breakdowns are built from; kept so they are expanded only when read."""
+
+    n: int
+    energy_per_cycle: dict[str, np.ndarray]  # component -> (n,) or scalar, pJ x steps x tech
+    weights: dict[str, np.ndarray]  # "one" | "act" | "p" | "xbar" -> (n,)
+    area_parts: dict[str, Any]  # counts and factors the area breakdown is built from
+    area_um2: Mapping[str, float]  # the preset's area per unit
+    leakage_pj: np.ndarray
+    # per layer: PE cycles per step per distinct crossbar size, and which size each design has
+    pw_unique: np.ndarray  # (m, L)
+    index: np.ndarray  # (n,) into pw_unique
+    k2: np.ndarray  # (L,)
+    activity: np.ndarray  # (L,) or (n, L)
+    p_active: np.ndarray  # (m, L) with `index`, or (n, L)
+    p_per_design: bool
 
 
 @dataclass(frozen=True)
 class CrossbarResult:
-    """Totals and breakdowns, each with the design on axis 0.
+    """Totals (computed eagerly) and breakdowns (on first access), design on axis 0.
 
     ``energy_pj`` is per inference (one input over all time steps).
     """
@@ -64,13 +105,53 @@ class CrossbarResult:
     area_um2: np.ndarray
     n_pe: np.ndarray
     n_tiles: np.ndarray
-    energy_breakdown_pj: dict[str, np.ndarray]
-    energy_by_layer_pj: np.ndarray
-    area_breakdown_um2: dict[str, np.ndarray]
+    _terms: _Terms = field(repr=False, compare=False)
 
     @property
     def edp_pj_ns(self) -> np.ndarray:
         return self.energy_pj * self.latency_ns
+
+    @cached_property
+    def energy_breakdown_pj(self) -> dict[str, np.ndarray]:
+        """Energy per component, each (n_designs,); they sum to ``energy_pj``."""
+        t = self._terms
+        out = {
+            c: np.broadcast_to(t.energy_per_cycle[c] * t.weights[_WEIGHT_OF[c]], (t.n,))
+            for c in ENERGY_COMPONENTS[:-1]
+        }
+        out["leakage"] = np.broadcast_to(t.leakage_pj, (t.n,))
+        return out
+
+    @cached_property
+    def area_breakdown_um2(self) -> dict[str, np.ndarray]:
+        """Area per component, each (n_designs,); they sum to ``area_um2``."""
+        t, p, a = self._terms, self._terms.area_parts, self._terms.area_um2
+        units = {
+            "xbar": p["pe_slots"] * p["xbar_per_pe"],
+            "adc": p["pe_slots"] * p["groups"] * a["adc"] * p["adc_scale"],
+            "mux": p["pe_slots"] * p["groups"] * a["mux"],
+            "sub": p["n_tiles"] * p["groups"] * a["sub"],
+            "tmpbuf": p["n_tiles"] * a["tmpbuf"],
+            "tilebuf": p["n_tiles"] * a["tilebuf"],
+            "htree": p["n_tiles"] * a["htree"],
+            "input_mem": p["input_mem"],
+            "membrane_mem": p["membrane_mem"],
+        }
+        return {c: np.broadcast_to(v * p["tech"], (t.n,)) for c, v in units.items()}
+
+    @cached_property
+    def energy_by_layer_pj(self) -> np.ndarray:
+        """Dynamic energy per layer, (n_designs, n_layers); leakage is chip-wide, not split."""
+        t = self._terms
+        e = {c: np.broadcast_to(v, (t.n,))[:, None] for c, v in t.energy_per_cycle.items()}
+        p = t.p_active if t.p_per_design else t.p_active[t.index]
+        per_cycle = (
+            e["xbar"] * (t.activity * t.k2)
+            + (e["htree"] + e["fetch"] + e["tilebuf"]) * t.activity
+            + (e["adc"] + e["mux"] + e["sub"] + e["tmpbuf"]) * p
+            + e["neuron"]
+        )
+        return per_cycle * t.pw_unique[t.index]
 
     def design(self, index: int = 0) -> dict[str, Any]:
         """One design's figures as plain Python numbers (for JSON and trial user attrs)."""
@@ -78,6 +159,7 @@ class CrossbarResult:
             "energy_pj": float(self.energy_pj[index]),
             "latency_ns": float(self.latency_ns[index]),
             "area_um2": float(self.area_um2[index]),
+            "edp_pj_ns": float(self.edp_pj_ns[index]),
             "n_pe": int(self.n_pe[index]),
             "n_tiles": int(self.n_tiles[index]),
             "energy_breakdown_pj": {
@@ -89,6 +171,12 @@ class CrossbarResult:
 
 
 def _knob_arrays(knobs: Mapping[str, Any], n: int) -> dict[str, np.ndarray]:
+    """Validated knobs: scalars stay 0-d (broadcasting does the rest), arrays are (n,)."""
+    unknown = set(knobs) - set(KNOBS)
+    if unknown:
+        raise HardwareModelError(
+            f"unknown hardware knob {sorted(unknown)[0]!r}; expected one of {', '.join(KNOBS)}"
+        )
     out: dict[str, np.ndarray] = {}
     for name in KNOBS:
         if name not in knobs:
@@ -99,36 +187,30 @@ def _knob_arrays(knobs: Mapping[str, Any], n: int) -> dict[str, np.ndarray]:
                 f"hardware knob {name!r} must be a scalar or have {n} values; got shape "
                 f"{value.shape}"
             )
-        out[name] = np.broadcast_to(value, (n,))
-    unknown = set(knobs) - set(KNOBS)
-    if unknown:
+        out[name] = value[0] if value.ndim == 1 and value.shape[0] == 1 else value
+    device = out["device"]
+    if device.dtype.kind not in "US" or not np.all((device == "rram") | (device == "sram")):
+        bad = [d for d in np.atleast_1d(device).tolist() if d not in DEVICES][:1]
         raise HardwareModelError(
-            f"unknown hardware knob {sorted(unknown)[0]!r}; expected one of {', '.join(KNOBS)}"
+            f"hardware knob 'device' must be one of {', '.join(DEVICES)}; got {bad[0]!r}"
         )
-    device = out["device"].astype(str)
-    bad = ~np.isin(device, DEVICES)
-    if bad.any():
-        raise HardwareModelError(
-            f"hardware knob 'device' must be one of {', '.join(DEVICES)}; got {device[bad][0]!r}"
-        )
-    out["device"] = device
     for name in ("clock_mhz", "tech_node", *_INT_KNOBS):
-        try:
-            arr = out[name].astype(np.float64)
-        except ValueError:
-            raise HardwareModelError(f"hardware knob {name!r} must be a number") from None
+        arr = out[name]
+        if arr.dtype.kind not in "iuf":
+            raise HardwareModelError(f"hardware knob {name!r} must be a number; got {arr!r}")
         if not np.all(arr > 0):
             raise HardwareModelError(f"hardware knob {name!r} must be > 0; got {arr.min():g}")
-        if name in _INT_KNOBS and not np.all(arr == np.round(arr)):
+        if name in _INT_KNOBS and arr.dtype.kind == "f" and not np.all(arr == np.round(arr)):
             raise HardwareModelError(f"hardware knob {name!r} must be an integer")
-        out[name] = arr
+        out[name] = arr.astype(np.float64, copy=False)
     if np.any(out["cols_per_adc"] > out["xbar_size"]):
         raise HardwareModelError("hardware knob 'cols_per_adc' must not exceed 'xbar_size'")
     return out
 
 
 def _n_designs(knobs: Mapping[str, Any], extra: list[np.ndarray]) -> int:
-    sizes = {np.asarray(v).shape[0] for v in knobs.values() if np.asarray(v).ndim == 1}
+    shapes = [np.shape(v) for v in knobs.values()]
+    sizes = {s[0] for s in shapes if len(s) == 1}
     sizes |= {a.shape[0] for a in extra if a.ndim >= 1}
     sizes.discard(1)
     if len(sizes) > 1:
@@ -140,15 +222,44 @@ def tech_factors(tech_node: np.ndarray, preset: Preset) -> tuple[np.ndarray, np.
     """Energy and area scale factors relative to 65 nm, interpolated in log-log."""
     table = preset.constants["tech_scaling"]
     nodes = np.asarray(table["node_nm"], dtype=np.float64)
-    if np.any(tech_node < nodes.min()) or np.any(tech_node > nodes.max()):
+    node = np.asarray(tech_node, dtype=np.float64)
+    outside = (node < nodes.min()) | (node > nodes.max())
+    if np.any(outside):
         raise HardwareModelError(
             f"hardware knob 'tech_node' must be within {nodes.min():g}-{nodes.max():g} nm; got "
-            f"{tech_node[(tech_node < nodes.min()) | (tech_node > nodes.max())][0]:g}"
+            f"{np.atleast_1d(node)[np.atleast_1d(outside)][0]:g}"
         )
-    log_node = np.log(tech_node)
+    log_node = np.log(node)
     energy = np.exp(np.interp(log_node, np.log(nodes), np.log(table["energy"])))
     area = np.exp(np.interp(log_node, np.log(nodes), np.log(table["area"])))
     return energy, area
+
+
+def _per_integer(values: np.ndarray, fn: Any) -> Any:
+    """``fn(values)``, computed once per distinct value when ``values`` is a large array of
+    integers in a modest range (ADC bits, technology nodes): a table lookup instead of
+    transcendental functions on every design."""
+    if values.ndim == 0 or values.size < 256:
+        return fn(values)
+    lo, hi = float(values.min()), float(values.max())
+    if hi - lo > _TABLE_SPAN or not np.array_equal(values, np.round(values)):
+        return fn(values)
+    table = fn(np.arange(lo, hi + 1.0))
+    index = (values - lo).astype(np.intp)
+    if isinstance(table, tuple):
+        return tuple(t[index] for t in table)
+    return table[index]
+
+
+def _distinct_sizes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct crossbar sizes and each design's index into them (a lookup table when the
+    sizes span a modest range, which avoids sorting 10^5 values)."""
+    xi = np.atleast_1d(x).astype(np.int64)
+    lo, hi = int(xi.min()), int(xi.max())
+    if hi - lo <= _TABLE_SPAN:
+        return np.arange(lo, hi + 1, dtype=np.float64), xi - lo
+    unique, index = np.unique(xi, return_inverse=True)
+    return unique.astype(np.float64), index
 
 
 def evaluate(
@@ -180,101 +291,144 @@ def evaluate(
     kn = _knob_arrays(merged, n)
     if not np.all(steps > 0) or not np.all(steps == np.round(steps)):
         raise HardwareModelError("num_steps must be a positive integer")
-    steps = np.broadcast_to(steps, (n,))
     n_layers = network.n_layers
-    if act.ndim == 1 and act.shape[0] != n_layers:
+    if act.ndim >= 1 and act.shape[-1] != n_layers:
         raise HardwareModelError(
-            f"activity has {act.shape[0]} values for a network of {n_layers} layers"
+            f"activity has {act.shape[-1]} values for a network of {n_layers} layers"
         )
-    if np.any(act < 0) or np.any(act > 1):
-        raise HardwareModelError("activity must be within [0, 1]")
-    act = np.broadcast_to(act, (n, n_layers)) if act.ndim < 2 else act
+    if act.ndim > 2 or np.any(act < 0) or np.any(act > 1):
+        raise HardwareModelError("activity must be within [0, 1], per layer or per design")
 
     e = preset.constants["energy_pj"]
     a = preset.constants["area_um2"]
     c_in, c_out = network.column("c_in"), network.column("c_out")
     k, d_in, d_out = network.column("k"), network.column("d_in"), network.column("d_out")
-
-    x = kn["xbar_size"][:, None]  # (n, 1)
-    sram = (kn["device"] == "sram")[:, None]
-    if mode == "spikesim":
-        cols = np.full((n, 1), 8.0)
-        adc_e_scale = adc_a_scale = slices = np.ones((n, 1))
-        e_scale, a_scale = np.ones((n, 1)), np.ones((n, 1))
-        act = np.ones((n, n_layers))
-        p_active = act
+    k2 = k**2
+    x = kn["xbar_size"]
+    sram = kn["device"] == "sram"
+    spikesim = mode == "spikesim"
+    if spikesim:
+        cols = np.float64(8.0)
+        adc_e_scale = adc_a_scale = slices = e_f = a_f = np.float64(1.0)
+        e_xbar = np.where(sram, e["xbar_sram"], e["xbar_rram"])
+        act = np.float64(1.0)
     else:
-        cols = kn["cols_per_adc"][:, None]
-        bits = kn["adc_bits"][:, None]
-        adc_e_scale = 2.0 ** (bits - 4)  # NeuroSim V1.4: ADC energy ~doubles per bit
-        adc_a_scale = 1.8 ** (bits - 4)  # NeuroSim V1.4: ADC area grows 1.7-2.1x per bit
-        slices = np.ceil(kn["weight_bits"] / kn["cell_bits"])[:, None]
-        e_f, a_f = tech_factors(kn["tech_node"], preset)
-        e_scale, a_scale = e_f[:, None], a_f[:, None]
-        # A PE converts when any of its rows (min(X, C_in) channels x k^2 kernel positions)
-        # carries a spike; rows are taken as independent at the measured activity.
-        rows = np.minimum(x, c_in[None, :]) * k[None, :] ** 2
-        p_active = 1.0 - (1.0 - act) ** rows
-    groups = x / cols  # ADCs per PE (ELA's X/8) and mux steps per conversion round
+        cols = kn["cols_per_adc"]
+        # NeuroSim V1.4: ADC energy ~doubles per bit, area grows 1.7-2.1x per bit.
+        adc_e_scale, adc_a_scale = _per_integer(
+            kn["adc_bits"], lambda b: (np.exp2(b - 4.0), np.power(1.8, b - 4.0))
+        )
+        slices = np.ceil(kn["weight_bits"] / kn["cell_bits"])
+        e_f, a_f = _per_integer(kn["tech_node"], lambda node: tech_factors(node, preset))
+        e_xbar = np.where(sram, e["xbar_sram_event"], e["xbar_rram"])
+    groups = np.ceil(x / cols)  # ADCs per PE (ELA's X/8), each converting `cols` columns
 
-    e_xbar = np.where(sram, e["xbar_sram"], e["xbar_rram"])
-    k2 = (k**2)[None, :]
-    # Energy per PE cycle, per component, shape (n, n_layers).
-    per_cycle = {
-        "xbar": groups * k2 * slices * e_xbar * act,
-        "adc": groups**2 * slices * e["adc"] * adc_e_scale * p_active,
-        "mux": groups**2 * slices * e["mux"] * p_active,
-        "sub": groups * 16 * slices * e["sub"] * p_active,
-        "tmpbuf": groups * e["tmpbuf"] * p_active,
-        "neuron": np.broadcast_to(e["neuron"], (n, n_layers)),
-        "htree": e["htree"] * act,
-        "fetch": e["fetch"] * act,
-        "tilebuf": e["tilebuf"] * act,
-    }
-    pes = np.ceil(c_in[None, :] / x) * np.ceil(c_out[None, :] / x)  # (n, n_layers)
-    cycles = steps[:, None] * pes * d_out[None, :] ** 2  # PE cycles over all steps
-    by_component = {c: per_cycle[c] * cycles * e_scale for c in ENERGY_COMPONENTS}
-    energy_by_layer = np.sum([by_component[c] for c in ENERGY_COMPONENTS], axis=0)
-    energy_breakdown = {c: v.sum(axis=1) for c, v in by_component.items()}
+    # Per distinct crossbar size (m of them) x layer: PEs and PE cycles per step.
+    sizes, index = _distinct_sizes(x)
+    index = np.broadcast_to(index, (n,))
+    pes_u = np.ceil(c_in / sizes[:, None]) * np.ceil(c_out / sizes[:, None])
+    pw_u = pes_u * d_out**2
+    n_pe = pes_u.sum(axis=1)[index]
+    w_one = pw_u.sum(axis=1)[index]
+    rows_u = np.minimum(sizes[:, None], c_in) * k2  # rows that can wake a PE
+    p_per_design = act.ndim == 2
+    if act.ndim < 2:
+        act_l = np.broadcast_to(act, (n_layers,))
+        # A PE converts when any of its rows carries a spike; rows are taken as independent
+        # at the measured activity: P = 1 - (1 - a)^rows = -expm1(rows * log1p(-a)).
+        with np.errstate(divide="ignore"):
+            p_u = -np.expm1(rows_u * np.log1p(-act_l))
+        w_act = (pw_u @ act_l)[index]
+        w_xbar = (pw_u @ (act_l * k2))[index]
+        w_p = np.einsum("ij,ij->i", p_u, pw_u)[index]
+        p_active = p_u
+    else:
+        act_l = act
+        pw = pw_u[index]
+        with np.errstate(divide="ignore"):
+            p_active = np.log1p(-act)
+        p_active *= rows_u[index]
+        np.expm1(p_active, out=p_active)
+        np.negative(p_active, out=p_active)
+        w_act = np.einsum("ij,ij->i", act, pw)
+        w_xbar = np.einsum("ij,ij,j->i", act, pw, k2)
+        w_p = np.einsum("ij,ij->i", p_active, pw)
+    weights = {"one": w_one, "act": w_act, "p": w_p, "xbar": w_xbar}
 
-    n_pe = pes.sum(axis=1)
+    # Energy per PE cycle at full activity (pJ), grouped by the weight it is charged on.
+    per_slice = groups * slices
+    e_on_xbar = per_slice * e_xbar
+    e_on_p = per_slice * groups * (e["adc"] * adc_e_scale + e["mux"])
+    e_on_p = e_on_p + per_slice * (16 * e["sub"]) + groups * e["tmpbuf"]
+    e_on_act = e["htree"] + e["fetch"] + e["tilebuf"]
+    scale = steps * e_f
+    dynamic = e_on_xbar * w_xbar + e_on_p * w_p + e_on_act * w_act + e["neuron"] * w_one
+    dynamic *= scale
+
     n_tiles = np.ceil(n_pe / kn["pe_per_tile"])
-    a_xbar = np.where(sram[:, 0], a["xbar_sram"], a["xbar_rram"])
-    g = groups[:, 0]
-    k2_max = float(np.max(k) ** 2)  # PEs are uniform, sized for the largest kernel
     pe_slots = n_tiles * kn["pe_per_tile"]
+    a_xbar = np.where(sram, a["xbar_sram"], a["xbar_rram"])
     word_um2 = preset.constants["memory"]["word_bits"] * a["bitcell"]
     n_mem = int(preset.constants["memory"]["membrane_layers"])
-    a_s = a_scale[:, 0]
-    area_breakdown = {
-        "xbar": pe_slots * k2_max * slices[:, 0] * a_xbar * a_s,
-        "adc": pe_slots * g * a["adc"] * adc_a_scale[:, 0] * a_s,
-        "mux": pe_slots * g * a["mux"] * a_s,
-        "sub": n_tiles * g * a["sub"] * a_s,
-        "tmpbuf": n_tiles * a["tmpbuf"] * a_s,
-        "tilebuf": n_tiles * a["tilebuf"] * a_s,
-        "htree": n_tiles * a["htree"] * a_s,
-        "input_mem": np.full(n, np.sum(c_in * d_in**2) * word_um2) * a_s,
-        "membrane_mem": np.full(n, np.sum((c_out * d_out**2)[:n_mem]) * word_um2) * a_s,
-    }
-    area = np.sum([area_breakdown[c] for c in AREA_COMPONENTS], axis=0)
+    mem_um2 = (
+        np.sum(c_in * d_in**2) * word_um2,
+        np.sum((c_out * d_out**2)[:n_mem]) * word_um2,
+    )
+    k2_max = float(k2.max())  # PEs are uniform, sized for the largest kernel
+    a_pe = k2_max * slices * a_xbar + groups * (a["adc"] * adc_a_scale + a["mux"])
+    a_tile = groups * a["sub"] + (a["tmpbuf"] + a["tilebuf"] + a["htree"])
+    area = np.broadcast_to((pe_slots * a_pe + n_tiles * a_tile + sum(mem_um2)) * a_f, (n,))
 
     lat = preset.constants["latency"]
     pe_cycle_ns = lat["pe_cycle_clocks"] * 1000.0 / kn["clock_mhz"]
-    if mode == "event":
-        # A column group waits for its shared ADC: c conversions instead of ELA's 8.
-        pe_cycle_ns = pe_cycle_ns * kn["cols_per_adc"] / 8.0
+    if not spikesim:
+        # A column group waits for its shared SAR ADC: `cols` conversions of `adc_bits`
+        # cycles each, against ELA's 8 conversions at 4 bits (NeuroSim: SAR time ~ bits).
+        pe_cycle_ns = pe_cycle_ns * (cols / 8.0) * (kn["adc_bits"] / 4.0)
     neurons = c_out * d_out**2
     schedule = np.sum(np.floor(lat["pipeline_fraction"] * neurons[:-1])) + neurons[-1]
-    latency = pe_cycle_ns * steps * schedule
+    latency = np.broadcast_to(pe_cycle_ns * steps * schedule, (n,))
 
+    # Static power of the instantiated area over the inference (pW x ns = 1e-9 pJ); the
+    # shipped presets leave it at 0 (ELA has none), a user preset can set it.
+    leak = 0.0 if spikesim else float(preset.constants["leakage"].get("pw_per_um2", 0.0))
+    leakage = area * (leak * 1e-9) * latency if leak else np.zeros(n)
+
+    terms = _Terms(
+        n=n,
+        energy_per_cycle={
+            "xbar": per_slice * e_xbar * scale,
+            "adc": per_slice * groups * e["adc"] * adc_e_scale * scale,
+            "mux": per_slice * groups * e["mux"] * scale,
+            "sub": per_slice * 16 * e["sub"] * scale,
+            "tmpbuf": groups * e["tmpbuf"] * scale,
+            **{c: e[c] * scale for c in ("neuron", "htree", "fetch", "tilebuf")},
+        },
+        weights=weights,
+        area_parts={
+            "pe_slots": pe_slots,
+            "n_tiles": n_tiles,
+            "groups": groups,
+            "xbar_per_pe": k2_max * slices * a_xbar,
+            "adc_scale": adc_a_scale,
+            "tech": a_f,
+            "input_mem": mem_um2[0],
+            "membrane_mem": mem_um2[1],
+        },
+        area_um2=a,
+        leakage_pj=leakage,
+        pw_unique=pw_u,
+        index=index,
+        k2=k2,
+        activity=act_l,
+        p_active=p_active,
+        p_per_design=p_per_design,
+    )
     return CrossbarResult(
-        energy_pj=energy_by_layer.sum(axis=1),
+        energy_pj=np.broadcast_to(dynamic + leakage, (n,)),
         latency_ns=latency,
         area_um2=area,
-        n_pe=n_pe,
-        n_tiles=n_tiles,
-        energy_breakdown_pj=energy_breakdown,
-        energy_by_layer_pj=energy_by_layer,
-        area_breakdown_um2=area_breakdown,
+        n_pe=np.broadcast_to(n_pe, (n,)),
+        n_tiles=np.broadcast_to(n_tiles, (n,)),
+        _terms=terms,
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,14 @@ KNOBS: tuple[str, ...] = (
     "tech_node",
 )
 DEVICES: tuple[str, ...] = ("rram", "sram")
-_SECTIONS: tuple[str, ...] = ("energy_pj", "area_um2", "memory", "latency", "tech_scaling")
+_SECTIONS: tuple[str, ...] = (
+    "energy_pj",
+    "area_um2",
+    "memory",
+    "latency",
+    "tech_scaling",
+    "leakage",
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,30 @@ class Preset:
     knobs: dict[str, Any]
     constants: dict[str, dict[str, Any]] = field(repr=False)
     path: Path | None = None
+
+    def with_constants(self, overrides: Mapping[str, Mapping[str, Any]]) -> Preset:
+        """A copy with some constants replaced, e.g. ``{"energy_pj": {"adc": 2.5}}``.
+
+        Only constants the preset already has can be replaced, so a typo cannot silently add
+        an unused one.
+        """
+        constants = {s: dict(v) for s, v in self.constants.items()}
+        for section, values in overrides.items():
+            if section not in constants:
+                raise PresetError(
+                    f"constants.{section}: unknown section; expected one of {', '.join(_SECTIONS)}"
+                )
+            for key, value in values.items():
+                if key not in constants[section]:
+                    known = ", ".join(constants[section])
+                    raise PresetError(
+                        f"constants.{section}.{key}: unknown constant; expected one of {known}"
+                    )
+                old = constants[section][key]
+                if isinstance(old, list) != isinstance(value, list) or isinstance(value, bool):
+                    raise PresetError(f"constants.{section}.{key}: expected a value like {old!r}")
+                constants[section][key] = value
+        return replace(self, constants=constants)
 
 
 def preset_names() -> list[str]:

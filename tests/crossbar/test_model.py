@@ -219,3 +219,38 @@ def test_importing_the_crossbar_model_does_not_import_torch() -> None:
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    layers=st.lists(
+        st.tuples(layer_st, st.integers(1, 5), st.floats(0.0, 1.0)), min_size=1, max_size=6
+    ),
+    design=st.fixed_dictionaries(
+        {
+            "xbar_size": st.sampled_from([16, 32, 64, 128, 256]),
+            "pe_per_tile": st.integers(1, 16),
+            "clock_mhz": st.sampled_from([100.0, 250.0]),
+            "device": st.sampled_from(["rram", "sram"]),
+            "adc_bits": st.integers(1, 8),
+            "cols_per_adc": st.sampled_from([1, 4, 8, 16]),
+            "weight_bits": st.integers(1, 8),
+            "cell_bits": st.integers(1, 4),
+            "tech_node": st.floats(7.0, 65.0),
+        }
+    ),
+    steps=st.integers(1, 32),
+    leak=st.sampled_from([0.0, 5.0]),
+)
+def test_event_mode_equals_the_scalar_reference(layers, design, steps, leak) -> None:  # type: ignore[no-untyped-def]
+    from nmhpo.crossbar._reference import evaluate_one
+
+    net = Network(tuple(Layer(ci, co, k, di, do) for (ci, co, di, do), k, _ in layers))
+    activity = [a for *_, a in layers]
+    preset = SPIKESIM.with_constants({"leakage": {"pw_per_um2": leak}})
+    ref = evaluate_one(net, preset, design, steps, activity)
+    r = evaluate(net, preset, design, num_steps=steps, activity=activity)
+    assert r.energy_pj[0] == pytest.approx(ref["energy_pj"], rel=1e-9)
+    assert r.area_um2[0] == pytest.approx(ref["area_um2"], rel=1e-9)
+    assert r.latency_ns[0] == pytest.approx(ref["latency_ns"], rel=1e-9)
+    assert r.n_pe[0] == ref["n_pe"]
