@@ -70,8 +70,12 @@ def best_time(fn: Any, min_seconds: float = 0.5, max_reps: int = 200) -> float:
 
 
 def scalar_us_per_design(
-    net: Network, preset: Any, knobs: dict[str, np.ndarray], steps: np.ndarray,
-    activity: np.ndarray, limit: int = 2000,
+    net: Network,
+    preset: Any,
+    knobs: dict[str, np.ndarray],
+    steps: np.ndarray,
+    activity: np.ndarray,
+    limit: int = 2000,
 ) -> float:
     m = min(limit, len(steps))
     rows = [{k: v[i].item() for k, v in knobs.items()} for i in range(m)]
@@ -80,6 +84,35 @@ def scalar_us_per_design(
     for i in range(m):
         evaluate_one(net, preset, rows[i], int(steps[i]), act)
     return (time.perf_counter() - t0) / m * 1e6
+
+
+def trends(preset: Any) -> dict[str, Any]:
+    """NeuroSim-like trends the default mode shows on VGG9 (T=5, activity 0.1)."""
+    act = 0.1
+    bits = np.arange(3, 9)
+    by_bits = evaluate(VGG9, preset, {"adc_bits": bits}, num_steps=5, activity=act)
+    adc = by_bits.energy_breakdown_pj["adc"]
+    nodes = np.array([65.0, 45.0, 32.0, 22.0, 14.0, 7.0])
+    by_node = evaluate(VGG9, preset, {"tech_node": nodes}, num_steps=5, activity=act)
+    base = evaluate(VGG9, preset, num_steps=5, activity=act)
+    return {
+        "adc_energy_ratio_per_bit": [round(float(r), 4) for r in adc[1:] / adc[:-1]],
+        "adc_share_of_energy_by_bits": {
+            int(b): round(float(a / t), 4)
+            for b, a, t in zip(bits, adc, by_bits.energy_pj, strict=True)
+        },
+        "energy_vs_65nm_by_node": {
+            int(n): round(float(e / by_node.energy_pj[0]), 4)
+            for n, e in zip(nodes, by_node.energy_pj, strict=True)
+        },
+        "area_vs_65nm_by_node": {
+            int(n): round(float(a / by_node.area_um2[0]), 4)
+            for n, a in zip(nodes, by_node.area_um2, strict=True)
+        },
+        "energy_at_activity_0.1_vs_dense": round(
+            float(base.energy_pj[0] / evaluate(VGG9, preset, num_steps=5).energy_pj[0]), 4
+        ),
+    }
 
 
 def main() -> None:
@@ -92,12 +125,16 @@ def main() -> None:
         for n in (1, 1_000, 100_000):
             knobs, steps = random_designs(n, rng)
             seconds = best_time(
-                lambda: evaluate(net, preset, knobs, num_steps=steps, activity=activity)
+                lambda net=net, knobs=knobs, steps=steps, act=activity: evaluate(
+                    net, preset, knobs, num_steps=steps, activity=act
+                )
             )
             scalar = scalar_us_per_design(net, preset, knobs, steps, activity)
             per_design_act = rng.uniform(0.02, 0.3, (n, net.n_layers))
             seconds_2d = best_time(
-                lambda: evaluate(net, preset, knobs, num_steps=steps, activity=per_design_act)
+                lambda net=net, knobs=knobs, steps=steps, act=per_design_act: evaluate(
+                    net, preset, knobs, num_steps=steps, activity=act
+                )
             )
             tracemalloc.start()
             evaluate(net, preset, knobs, num_steps=steps, activity=activity)
@@ -112,10 +149,12 @@ def main() -> None:
                 "us_per_design_activity_per_design": round(seconds_2d / n * 1e6, 4),
                 "peak_bytes_per_design": round(peak / n, 1),
             }
-            print(f"{name:>20} n={n:>6}: {us:9.4f} us/design ({n / seconds:12,.0f}/s), "
-                  f"scalar {scalar:8.2f} us, x{scalar / us:8.1f}; "
-                  f"activity per design {seconds_2d / n * 1e6:.4f} us; "
-                  f"peak {peak / n:,.0f} B/design")
+            print(
+                f"{name:>20} n={n:>6}: {us:9.4f} us/design ({n / seconds:12,.0f}/s), "
+                f"scalar {scalar:8.2f} us, x{scalar / us:8.1f}; "
+                f"activity per design {seconds_2d / n * 1e6:.4f} us; "
+                f"peak {peak / n:,.0f} B/design"
+            )
         results[name] = per_net
     worst = max(r["100000"]["us_per_design"] for r in results.values())
     path = write_result(
@@ -130,6 +169,7 @@ def main() -> None:
                 "Scalar reference timed on up to 2,000 designs of each batch."
             ),
             "networks": results,
+            "trends_vgg9_event_mode": trends(preset),
         },
     )
     print(f"wrote {path}")

@@ -6,6 +6,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -268,6 +269,107 @@ def dashboard(
         study_obj = load_existing(cfg)
     err.print(f"optuna-dashboard on http://{host}:{port}/ (Ctrl-C to stop)", highlight=False)
     optuna_dashboard.run_server(study_obj._storage, host=host, port=port)  # noqa: SLF001
+
+
+class CrossbarMode(str, Enum):
+    event = "event"
+    spikesim = "spikesim"
+
+
+@app.command()
+def energy(
+    layers: Annotated[
+        str | None, typer.Option("--layers", help="Dense widths, input first: 784,128,10.")
+    ] = None,
+    conv: Annotated[
+        list[str] | None,
+        typer.Option("--conv", help="A conv layer CIN,COUT,K,DIN,DOUT; repeat, in order."),
+    ] = None,
+    preset: Annotated[str, typer.Option("--preset", help="Preset name or .toml path.")] = (
+        "spikesim-65nm"
+    ),
+    settings: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="KNOB=VALUE (e.g. adc_bits=4) or section.constant=VALUE."),
+    ] = None,
+    sweeps: Annotated[
+        list[str] | None,
+        typer.Option("--sweep", help="KNOB=v1,v2,... or KNOB=lo:hi; the product is priced."),
+    ] = None,
+    num_steps: Annotated[int, typer.Option("--num-steps", min=1, help="Time steps T.")] = 1,
+    activity: Annotated[
+        str, typer.Option("--activity", help="Input spike activity: one value or one per layer.")
+    ] = "1.0",
+    mode: Annotated[CrossbarMode, typer.Option("--mode")] = CrossbarMode.event,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    csv_path: Annotated[
+        Path | None, typer.Option("--csv", help="Write every design of a sweep to this CSV.")
+    ] = None,
+) -> None:
+    """Price a network on crossbar hardware without training (energy, latency, area)."""
+    from nmhpo.crossbar import load_preset, parse_network, parse_setting, parse_sweep, price
+
+    with _errors():
+        network = parse_network(layers, conv or [])
+        base = load_preset(preset, Path.cwd())
+        acts = [float(a) for a in _numbers(activity, "--activity")]
+        priced = price(
+            network,
+            base,
+            settings=[parse_setting(s) for s in settings or []],
+            sweeps=[parse_sweep(s) for s in sweeps or []],
+            num_steps=num_steps,
+            activity=acts[0] if len(acts) == 1 else acts,
+            mode=mode.value,
+        )
+    if csv_path is not None:
+        n = priced.write_csv(csv_path)
+        out.print(f"wrote {n} designs to {csv_path}", highlight=False)
+    elif sweeps:
+        _render_sweep(priced, as_json)
+    elif as_json:
+        out.print_json(data=priced.summary(base, mode.value))
+    else:
+        _render_design(priced.summary(base, mode.value))
+
+
+def _numbers(text: str, option: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise NmhpoError(f"{option}: expected numbers separated by commas; got {text!r}") from None
+
+
+def _render_design(summary: dict[str, Any]) -> None:
+    out.print(
+        f"energy {summary['energy_pj']:,.2f} pJ   latency {summary['latency_ns']:,.1f} ns   "
+        f"area {summary['area_um2']:,.1f} um^2   EDP {summary['edp_pj_ns']:.4g} pJ*ns   "
+        f"{summary['n_pe']} PEs in {summary['n_tiles']} tiles  "
+        f"({summary['preset']}, {summary['mode']} mode, T={summary['num_steps']})",
+        highlight=False,
+    )
+    for title, parts, total, unit in (
+        ("energy", summary["breakdown"]["energy_pj"], summary["energy_pj"], "pJ"),
+        ("area", summary["breakdown"]["area_um2"], summary["area_um2"], "um^2"),
+    ):
+        table = Table("component", unit, "share", title=f"{title} by component")
+        for name, value in parts.items():
+            share = value / total if total else 0.0
+            table.add_row(name, f"{value:,.4g}", f"{share:.1%}")
+        out.print(table)
+
+
+def _render_sweep(priced: Any, as_json: bool, limit: int = 40) -> None:
+    rows = priced.rows()
+    if as_json:
+        out.print_json(data=rows)
+        return
+    table = Table(*rows[0].keys(), title=f"{len(rows)} designs")
+    for row in rows[:limit]:
+        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()))
+    out.print(table)
+    if len(rows) > limit:
+        out.print(f"(first {limit} of {len(rows)} designs; --csv FILE writes all)")
 
 
 @app.command()

@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 import types
 import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-import tomllib
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -24,8 +24,16 @@ from pydantic import (
     model_validator,
 )
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
 from nmhpo.errors import ConfigError
 from nmhpo.registry import HARDWARE, METRICS, SOFTWARE, Param
+
+if TYPE_CHECKING:
+    from nmhpo.crossbar import Preset
 
 SAMPLERS: tuple[str, ...] = ("tpe", "nsga2", "nsga3", "gp", "random", "qmc", "grid")
 DEFAULT_STORAGE_FILE = "nmhpo-studies.db"
@@ -77,6 +85,8 @@ class HardwareSection(BaseModel):
     weight_bits: int | None = None
     cell_bits: int | None = None
     tech_node: float | None = None
+    #: Replace preset constants, e.g. [hardware.constants.energy_pj] adc = 2.5
+    constants: dict[str, dict[str, float | list[float]]] = Field(default_factory=dict)
 
     def overrides(self) -> dict[str, Any]:
         """The knobs this section sets over the preset's defaults."""
@@ -196,6 +206,14 @@ class StudyConfig(BaseModel):
             folder = self.storage_dir or self.base_dir
             return f"sqlite:///{(folder / DEFAULT_STORAGE_FILE).resolve()}"
         return resolve_storage_url(self.study.storage, self.base_dir)
+
+    def preset(self) -> Preset:
+        """The hardware preset with this study's constant overrides applied."""
+        from nmhpo.crossbar import load_preset
+
+        return load_preset(self.hardware.preset, self.base_dir).with_constants(
+            self.hardware.constants
+        )
 
     def searched(self) -> dict[str, ParamSpec]:
         """Parameters Optuna suggests (fixed values excluded), software first."""
@@ -343,6 +361,10 @@ def _semantic_problem(cfg: StudyConfig) -> str | None:
         load_preset(cfg.hardware.preset, cfg.base_dir)
     except PresetError as exc:
         return f"hardware.preset: {exc}"
+    try:
+        cfg.preset()
+    except PresetError as exc:
+        return f"hardware.{exc}"
     for key, value in cfg.hardware.overrides().items():
         if not HARDWARE[key].check(value):
             return f"hardware.{key}: expected {HARDWARE[key].domain}; got {value!r}"

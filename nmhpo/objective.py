@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nmhpo.config import StudyConfig
-from nmhpo.crossbar import dense_network, evaluate, load_preset
+from nmhpo.crossbar import dense_network, evaluate
 from nmhpo.space import suggest
 from nmhpo.tasks import load_task
 
@@ -46,7 +46,7 @@ def evaluate_point(
     trained = train_and_evaluate(data, software, seed)
 
     start = time.perf_counter()
-    preset = load_preset(cfg.hardware.preset, cfg.base_dir)
+    preset = cfg.preset()
     knobs = {**preset.knobs, **hardware}
     price = evaluate(
         dense_network(trained.layer_sizes),

@@ -40,6 +40,19 @@ def test_identity_hash_ignores_run_settings_but_not_the_space(tmp_path: Path) ->
     assert load_config(other).identity_hash() != h
 
 
+def test_preset_constants_can_be_overridden_from_the_study(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(
+        tiny_study_text().replace(
+            'preset = "spikesim-65nm"',
+            'preset = "spikesim-65nm"\n[hardware.constants.energy_pj]\nadc = 4.0',
+        )
+    )
+    cfg = load_config(path)
+    assert cfg.preset().constants["energy_pj"]["adc"] == 4.0
+    assert cfg.preset().constants["energy_pj"]["mux"] == 0.094245
+
+
 def test_relative_sqlite_storage_is_relative_to_the_study_file(tmp_path: Path) -> None:
     path = tmp_path / "s.toml"
     path.write_text(tiny_study_text().replace('sampler = "tpe"', 'storage = "sqlite:///x.db"'))
@@ -68,6 +81,16 @@ BAD = [
     ('preset = "spikesim-65nm"', 'preset = "nope"', "hardware.preset: unknown hardware preset"),
     ('preset = "spikesim-65nm"', 'preset = "spikesim-65nm"\nadc_bits = 40', "hardware.adc_bits"),
     ('preset = "spikesim-65nm"', 'preset = "spikesim-65nm"\ndevice = "pcm"', "hardware.device"),
+    (
+        'preset = "spikesim-65nm"',
+        'preset = "spikesim-65nm"\n[hardware.constants.energy_pj]\nadcc = 1.0',
+        "hardware.constants.energy_pj.adcc: unknown constant; expected one of xbar_rram",
+    ),
+    (
+        'preset = "spikesim-65nm"',
+        'preset = "spikesim-65nm"\n[hardware.constants.volts]\nx = 1.0',
+        "hardware.constants.volts: unknown section",
+    ),
     (
         "low = 0.005, high = 0.05",
         "low = 0.05, high = 0.005",

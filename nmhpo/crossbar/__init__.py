@@ -10,6 +10,13 @@ from nmhpo.crossbar._model import (
 )
 from nmhpo.crossbar._network import Layer, Network, dense_network
 from nmhpo.crossbar._presets import DEVICES, KNOBS, Preset, load_preset, preset_names
+from nmhpo.crossbar._sweep import (
+    Priced,
+    parse_network,
+    parse_setting,
+    parse_sweep,
+    price,
+)
 
 __all__ = [
     "AREA_COMPONENTS",
@@ -21,9 +28,14 @@ __all__ = [
     "Layer",
     "Network",
     "Preset",
+    "Priced",
     "dense_network",
     "evaluate",
     "load_preset",
+    "parse_network",
+    "parse_setting",
+    "parse_sweep",
     "preset_names",
+    "price",
     "tech_factors",
 ]
