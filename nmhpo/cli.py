@@ -391,11 +391,12 @@ def tasks() -> None:
     from nmhpo.registry import METRICS
     from nmhpo.tasks import TASKS
 
-    table = Table("task", "description", "metrics")
-    common = ", ".join(m for m in METRICS if m != "accuracy")
+    table = Table("task", "description", "metrics", "options")
     for name, info in TASKS.items():
-        table.add_row(name, info.description, ", ".join(info.metrics) + f" (+ {common})")
+        options = ", ".join(f"{k}={f.default!r}" for k, f in info.options.model_fields.items())
+        table.add_row(name, info.description, ", ".join(info.metrics), options)
     out.print(table)
+    out.print(f"every task also offers: {', '.join(METRICS)}", highlight=False)
 
 
 def main() -> None:

@@ -34,6 +34,7 @@ from nmhpo.registry import HARDWARE, METRICS, SOFTWARE, Param
 
 if TYPE_CHECKING:
     from nmhpo.crossbar import Preset
+    from nmhpo.tasks import TaskInfo, TaskOptions
 
 SAMPLERS: tuple[str, ...] = ("tpe", "nsga2", "nsga3", "gp", "random", "qmc", "grid")
 DEFAULT_STORAGE_FILE = "nmhpo-studies.db"
@@ -49,7 +50,14 @@ class Objective(BaseModel):
     @property
     def resolved_direction(self) -> Literal["maximize", "minimize"]:
         """The stated direction, else the metric's natural one (accuracy up, costs down)."""
-        return self.direction or METRICS[self.name].direction
+        if self.direction is not None:
+            return self.direction
+        from nmhpo.tasks import TASKS
+
+        for info in TASKS.values():
+            if self.name in info.metrics:
+                return info.metrics[self.name]
+        return METRICS[self.name].direction
 
 
 class StudySection(BaseModel):
@@ -65,11 +73,16 @@ class StudySection(BaseModel):
 
 
 class TaskSection(BaseModel):
-    model_config = _STRICT
+    """The task's name, data seed and optional user data file; every other key is one of the
+    task's own options (validated against that task's options model)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
     name: str
-    n_train: int | None = Field(default=None, ge=10)
-    val_fraction: float = Field(default=0.25, gt=0.0, lt=1.0)
+    path: str | None = None
     data_seed: int = 0
+
+    def options_dict(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
 
 
 class HardwareSection(BaseModel):
@@ -206,6 +219,23 @@ class StudyConfig(BaseModel):
             folder = self.storage_dir or self.base_dir
             return f"sqlite:///{(folder / DEFAULT_STORAGE_FILE).resolve()}"
         return resolve_storage_url(self.study.storage, self.base_dir)
+
+    @property
+    def cache_dir(self) -> Path:
+        """Generated data and trained models, beside the study's default storage."""
+        return (self.storage_dir or self.base_dir) / "nmhpo-cache"
+
+    def task_info(self) -> TaskInfo:
+        from nmhpo.tasks import get_task
+
+        return get_task(self.task.name)
+
+    def task_options(self) -> TaskOptions:
+        return self.task_info().options.model_validate(self.task.options_dict())
+
+    def data_path(self) -> Path | None:
+        """A user's .npz for the task, relative to the study file."""
+        return None if self.task.path is None else (self.base_dir / self.task.path).resolve()
 
     def preset(self) -> Preset:
         """The hardware preset with this study's constant overrides applied."""
@@ -357,6 +387,21 @@ def _semantic_problem(cfg: StudyConfig) -> str | None:
 
     if cfg.task.name not in TASKS:
         return f"task.name: expected one of {', '.join(TASKS)}; got {cfg.task.name!r}"
+    options_model = TASKS[cfg.task.name].options
+    try:
+        options_model.model_validate(cfg.task.options_dict())
+    except ValidationError as exc:
+        err = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
+        if err[0]["type"] == "extra_forbidden":
+            known = ", ".join(["name", "path", "data_seed", *options_model.model_fields])
+            return (
+                f"task.{err[0]['loc'][0]}: unknown key for task {cfg.task.name}; "
+                f"expected one of {known}"
+            )
+        return f"task.{_describe(exc)}"
+    data = cfg.data_path()
+    if data is not None and not data.is_file():
+        return f"task.path: file {data} does not exist"
     try:
         load_preset(cfg.hardware.preset, cfg.base_dir)
     except PresetError as exc:

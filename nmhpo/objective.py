@@ -7,12 +7,14 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nmhpo.config import StudyConfig
 from nmhpo.crossbar import dense_network, evaluate
 from nmhpo.space import suggest
-from nmhpo.tasks import load_task
+from nmhpo.tasks import TaskData, prepare
 
 if TYPE_CHECKING:
     import optuna
@@ -25,6 +27,33 @@ def training_seed(study_seed: int, software: dict[str, Any]) -> int:
     network in every trial and worker (what lets a later cache reuse it)."""
     blob = json.dumps({"seed": study_seed, "software": software}, sort_keys=True, default=str)
     return int.from_bytes(hashlib.sha256(blob.encode()).digest()[:4], "little")
+
+
+@lru_cache(maxsize=4)
+def _prepared(name: str, options_json: str, seed: int, path: str | None, cache: str) -> TaskData:
+    from nmhpo.tasks import get_task
+
+    info = get_task(name)
+    options = info.options.model_validate_json(options_json)
+    return prepare(
+        info,
+        options,
+        seed,
+        data_path=None if path is None else Path(path),
+        cache_dir=Path(cache) / "data",
+    )
+
+
+def task_data(cfg: StudyConfig) -> TaskData:
+    """The study's task data: generated once per study (disk cache) and once per process."""
+    path = cfg.data_path()
+    return _prepared(
+        cfg.task.name,
+        cfg.task_options().model_dump_json(),
+        cfg.task.data_seed,
+        None if path is None else str(path),
+        str(cfg.cache_dir),
+    )
 
 
 @dataclass(frozen=True)
@@ -41,7 +70,7 @@ def evaluate_point(
     """Train the software point, price it on the hardware point, and collect every metric."""
     from nmhpo.snn import train_and_evaluate  # torch loads only when a trial really runs
 
-    data = load_task(cfg.task.name, cfg.task.n_train, cfg.task.val_fraction, cfg.task.data_seed)
+    data = task_data(cfg)
     seed = training_seed(cfg.study.seed, software)
     trained = train_and_evaluate(data, software, seed)
 

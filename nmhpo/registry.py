@@ -97,7 +97,6 @@ class Metric:
 
 
 METRICS: dict[str, Metric] = {
-    "accuracy": Metric("maximize", "", "validation accuracy (classification tasks)"),
     "energy_pj": Metric("minimize", "pJ", "energy per inference on the crossbar model"),
     "energy_uj": Metric("minimize", "uJ", "energy per inference on the crossbar model"),
     "latency_ns": Metric("minimize", "ns", "latency per inference"),

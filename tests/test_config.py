@@ -110,6 +110,9 @@ BAD = [
     ('sampler = "tpe"', 'storage = "oracle://u:pw@h/db"', "got 'oracle://u:***@h/db'"),
     ("[task]", "[tsak]", "tsak: unknown key; expected one of study, task, hardware, space"),
     ('name = "digits"', "", "task.name: missing"),
+    ("n_train = 600", "n_trian = 600", "task.n_trian: unknown key for task digits; expected one"),
+    ("n_train = 600", "n_train = 5", "task.n_train: expected greater than or equal to 10"),
+    ("n_train = 600", 'path = "missing.npz"', "task.path: file"),
     ("[study]", "[study", "invalid TOML"),
 ]
 

@@ -1,60 +1,258 @@
-"""Task data as plain NumPy arrays, so tasks stay independent of torch."""
+"""Task data as plain NumPy arrays (tasks stay independent of torch), splits and the data cache.
+
+A task is a small module: an options model (its own [task] keys), a ``build`` that returns the
+train/validation/test splits deterministically from a seed, and a ``metrics`` function that turns
+predictions into the task's metrics in physical units. `prepare` adds what every task shares:
+reading a user's .npz instead of generating, and an on-disk cache so a study generates its data
+once, not once per trial or worker.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from nmhpo.errors import TaskError
+
+logger = logging.getLogger(__name__)
+
+Kind = Literal["classification", "regression"]
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+
+
+class TaskOptions(BaseModel):
+    """Base of every task's options: frozen, and a typo is an error."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Inputs are float32, (n, *input_shape), scaled to [0, 1]. Targets are int64 class labels
+    (n,) for classification and float32 (n, n_outputs) normalised values for regression;
+    ``meta`` holds what the metrics need to go back to physical units."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    meta: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+MetricsFn = Callable[[np.ndarray, np.ndarray, Mapping[str, np.ndarray]], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """A registered task: what it is, what it measures, how to build it."""
+
+    name: str
+    description: str
+    kind: Kind
+    metrics: dict[str, Literal["maximize", "minimize"]]  # objective names and directions
+    options: type[TaskOptions]
+    build: Callable[[Any, int], Splits]  # (options, seed) -> splits
+    score: MetricsFn  # (y_true, y_pred, meta) -> metrics
 
 
 @dataclass(frozen=True)
 class TaskData:
-    """Train and validation arrays of a classification task; features are in [0, 1]."""
+    """A prepared task: its splits plus how to score predictions."""
 
-    name: str
-    x_train: np.ndarray  # (n_train, n_features) float32
-    y_train: np.ndarray  # (n_train,) int64
-    x_val: np.ndarray
-    y_val: np.ndarray
-    n_classes: int
+    info: TaskInfo
+    splits: Splits
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def kind(self) -> Kind:
+        return self.info.kind
+
+    @property
+    def x_train(self) -> np.ndarray:
+        return self.splits.x_train
+
+    @property
+    def y_train(self) -> np.ndarray:
+        return self.splits.y_train
+
+    @property
+    def x_val(self) -> np.ndarray:
+        return self.splits.x_val
+
+    @property
+    def y_val(self) -> np.ndarray:
+        return self.splits.y_val
+
+    @property
+    def x_test(self) -> np.ndarray:
+        return self.splits.x_test
+
+    @property
+    def y_test(self) -> np.ndarray:
+        return self.splits.y_test
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(s) for s in self.x_train.shape[1:])
 
     @property
     def n_features(self) -> int:
-        return int(self.x_train.shape[1])
+        return int(np.prod(self.input_shape))
+
+    @property
+    def n_outputs(self) -> int:
+        """Classes for classification, target values for regression."""
+        if self.kind == "classification":
+            return int(max(self.y_train.max(), self.y_val.max(), self.y_test.max())) + 1
+        return int(self.y_train.shape[1])
+
+    @property
+    def n_classes(self) -> int:
+        return self.n_outputs
+
+    def metrics(self, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+        """The task's metrics; ``y_pred`` is labels (classification) or normalised targets."""
+        return self.info.score(y_true, y_pred, self.splits.meta)
 
 
 def stratified_split(
-    name: str,
     x: np.ndarray,
     y: np.ndarray,
     n_train: int | None,
     val_fraction: float,
+    test_fraction: float,
     seed: int,
-) -> TaskData:
-    """Per-class shuffled split; ``n_train`` then keeps a class-balanced subset of the rest."""
+) -> Splits:
+    """Per-class shuffled train/validation/test split; ``n_train`` keeps a subset of train."""
     rng = np.random.default_rng(seed)
-    val_idx: list[np.ndarray] = []
-    train_idx: list[np.ndarray] = []
+    parts: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
     for label in np.unique(y):
         idx = rng.permutation(np.flatnonzero(y == label))
         n_val = max(1, round(len(idx) * val_fraction))
-        val_idx.append(idx[:n_val])
-        train_idx.append(idx[n_val:])
-    train = rng.permutation(np.concatenate(train_idx))
-    val = np.sort(np.concatenate(val_idx))
+        n_test = max(1, round(len(idx) * test_fraction))
+        parts["val"].append(idx[:n_val])
+        parts["test"].append(idx[n_val : n_val + n_test])
+        parts["train"].append(idx[n_val + n_test :])
+    train = rng.permutation(np.concatenate(parts["train"]))
     if n_train is not None:
         if n_train > len(train):
-            raise TaskError(
-                f"task {name}: n_train = {n_train} but only {len(train)} training samples exist"
-            )
+            raise TaskError(f"n_train = {n_train} but only {len(train)} training samples exist")
         train = train[:n_train]
-    return TaskData(
-        name=name,
-        x_train=x[train],
-        y_train=y[train],
-        x_val=x[val],
-        y_val=y[val],
-        n_classes=int(y.max()) + 1,
+    val = np.sort(np.concatenate(parts["val"]))
+    test = np.sort(np.concatenate(parts["test"]))
+    return Splits(x[train], y[train], x[val], y[val], x[test], y[test])
+
+
+def generated_splits(
+    generate: Callable[[int, int], tuple[np.ndarray, np.ndarray]],
+    n_train: int,
+    n_val: int,
+    n_test: int,
+    seed: int,
+) -> Splits:
+    """Splits of a synthetic task: each drawn with its own seed from ``seed``, so the
+    validation and test sets stay the same when ``n_train`` changes."""
+    seeds = np.random.SeedSequence(seed).spawn(3)
+    arrays = [
+        generate(n, int(s.generate_state(1)[0]))
+        for n, s in zip((n_train, n_val, n_test), seeds, strict=True)
+    ]
+    return Splits(*arrays[0], *arrays[1], *arrays[2])
+
+
+# ------------------------------------------------------------------------- npz + cache
+
+NPZ_ARRAYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
+
+
+def read_npz(path: Path, info: TaskInfo) -> Splits:
+    """A user's own data: arrays x_train, y_train, x_val, y_val and optionally x_test, y_test
+    (else the validation arrays are reused as test), plus any ``meta_*`` arrays."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as exc:
+        raise TaskError(f"{path}: cannot read as .npz: {exc}") from None
+    missing = [k for k in NPZ_ARRAYS[:4] if k not in arrays]
+    if missing:
+        raise TaskError(
+            f"{path}: missing array {missing[0]!r}; expected {', '.join(NPZ_ARRAYS)} "
+            "(x_test/y_test optional)"
+        )
+    arrays.setdefault("x_test", arrays["x_val"])
+    arrays.setdefault("y_test", arrays["y_val"])
+    for split in SPLITS:
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if len(x) != len(y):
+            raise TaskError(f"{path}: x_{split} has {len(x)} rows but y_{split} has {len(y)}")
+        arrays[f"x_{split}"] = x.astype(np.float32)
+        if info.kind == "classification":
+            arrays[f"y_{split}"] = y.astype(np.int64)
+        else:
+            arrays[f"y_{split}"] = y.astype(np.float32).reshape(len(y), -1)
+    meta = {k.removeprefix("meta_"): v for k, v in arrays.items() if k.startswith("meta_")}
+    return Splits(*(arrays[k] for k in NPZ_ARRAYS), meta=meta)
+
+
+def cache_key(info: TaskInfo, options: TaskOptions, seed: int) -> str:
+    blob = json.dumps(
+        {"task": info.name, "options": options.model_dump(mode="json"), "seed": seed},
+        sort_keys=True,
     )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _save(path: Path, splits: Splits) -> None:
+    arrays = {k: getattr(splits, k) for k in NPZ_ARRAYS}
+    arrays |= {f"meta_{k}": v for k, v in splits.meta.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Written beside the target and renamed: workers racing to fill the cache never read a
+    # half-written file, and the last rename wins with identical content.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def prepare(
+    info: TaskInfo,
+    options: TaskOptions,
+    seed: int,
+    *,
+    data_path: Path | None = None,
+    cache_dir: Path | None = None,
+) -> TaskData:
+    """The task's data: the user's .npz if given, else generated once and cached on disk."""
+    if data_path is not None:
+        return TaskData(info, read_npz(data_path, info))
+    if cache_dir is None:
+        return TaskData(info, info.build(options, seed))
+    path = cache_dir / f"{info.name}-{cache_key(info, options, seed)}.npz"
+    if path.is_file():
+        try:
+            return TaskData(info, read_npz(path, info))
+        except TaskError:
+            logger.warning("task cache %s is unreadable; generating it again", path)
+    splits = info.build(options, seed)
+    _save(path, splits)
+    logger.info("generated %s data into %s", info.name, path)
+    return TaskData(info, splits)

@@ -10,7 +10,7 @@ from nmhpo.registry import SOFTWARE
 from nmhpo.snn import encode, train_and_evaluate
 from nmhpo.tasks import load_task
 
-DATA = load_task("digits", 600, 0.25, 0)
+DATA = load_task("digits", n_train=600)
 
 
 def _params(**kw: object) -> dict[str, object]:
