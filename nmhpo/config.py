@@ -98,6 +98,10 @@ class HardwareSection(BaseModel):
     weight_bits: int | None = None
     cell_bits: int | None = None
     tech_node: float | None = None
+    conductance_sigma: float | None = None
+    #: "crossbar": score every hardware point by crossbar-aware inference (quantized weights,
+    #: partial sums through the ADC); "float": score the trained float network.
+    inference: Literal["crossbar", "float"] = "crossbar"
     #: Replace preset constants, e.g. [hardware.constants.energy_pj] adc = 2.5
     constants: dict[str, dict[str, float | list[float]]] = Field(default_factory=dict)
 

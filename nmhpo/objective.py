@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nmhpo.config import StudyConfig
-from nmhpo.crossbar import dense_network, evaluate
+from nmhpo.crossbar import KNOBS, Layer, Network, evaluate
 from nmhpo.space import suggest
 from nmhpo.tasks import TaskData, prepare
 
 if TYPE_CHECKING:
     import optuna
+
+    from nmhpo.snn import ModelStore
 
 logger = logging.getLogger(__name__)
 
@@ -64,41 +66,77 @@ class PointResult:
     attrs: dict[str, Any] = field(repr=False)
 
 
+def task_identity(cfg: StudyConfig) -> dict[str, Any]:
+    """What decides the task's data (part of the trained-model cache key)."""
+    path = cfg.data_path()
+    return {
+        "name": cfg.task.name,
+        "options": cfg.task_options().model_dump(mode="json"),
+        "data_seed": cfg.task.data_seed,
+        "path": None if path is None else str(path),
+    }
+
+
 def evaluate_point(
-    cfg: StudyConfig, software: dict[str, Any], hardware: dict[str, Any]
+    cfg: StudyConfig,
+    software: dict[str, Any],
+    hardware: dict[str, Any],
+    store: ModelStore | None = None,
 ) -> PointResult:
-    """Train the software point, price it on the hardware point, and collect every metric."""
-    from nmhpo.snn import train_and_evaluate  # torch loads only when a trial really runs
+    """Train the software point (or reuse its cached network), score it by crossbar-aware
+    inference on the hardware point, price its measured activity, and collect every metric."""
+    from nmhpo.snn import HardwarePoint, model_key, train  # torch loads only for real trials
+    from nmhpo.snn import evaluate as infer
 
     data = task_data(cfg)
     seed = training_seed(cfg.study.seed, software)
-    trained = train_and_evaluate(data, software, seed)
+    key = model_key(task_identity(cfg), software, seed)
+    model = store.load(key) if store is not None else None
+    trained_now = model is None
+    if model is None:
+        model = train(data, software, seed)
+        if store is not None:
+            store.save(key, model)
 
-    start = time.perf_counter()
     preset = cfg.preset()
     knobs = {**preset.knobs, **hardware}
+    point = None
+    if cfg.hardware.inference == "crossbar":
+        point = HardwarePoint(
+            xbar_size=int(knobs["xbar_size"]),
+            adc_bits=int(knobs["adc_bits"]),
+            weight_bits=int(knobs["weight_bits"]),
+            cell_bits=int(knobs["cell_bits"]),
+            conductance_sigma=float(knobs.get("conductance_sigma") or 0.0),
+            seed=cfg.study.seed,
+        )
+    scored = infer(model, data, point)
+
+    start = time.perf_counter()
+    priced = {k: v for k, v in knobs.items() if k in KNOBS}
+    network = Network(tuple(Layer(*shape) for shape in model.arch.crossbar_layers()))
     price = evaluate(
-        dense_network(trained.layer_sizes),
+        network,
         preset,
-        knobs,
+        priced,
         num_steps=software["num_steps"],
-        activity=trained.activity,
+        activity=scored.activity,
         mode=cfg.hardware.mode,
     ).design(0)
     hw_time = time.perf_counter() - start
 
     metrics = {
-        "accuracy": trained.accuracy,
+        **scored.metrics,
         "energy_pj": price["energy_pj"],
         "energy_uj": price["energy_pj"] * 1e-6,
         "latency_ns": price["latency_ns"],
         "latency_us": price["latency_ns"] * 1e-3,
         "area_um2": price["area_um2"],
         "area_mm2": price["area_um2"] * 1e-6,
-        "edp_pj_ns": price["energy_pj"] * price["latency_ns"],
-        "train_time_s": trained.train_time_s,
+        "edp_pj_ns": price["edp_pj_ns"],
+        "train_time_s": model.train_time_s,
         "num_steps": float(software["num_steps"]),
-        "spikes_per_inference": trained.spikes_per_inference,
+        "spikes_per_inference": scored.spikes_per_inference,
         "n_pe": float(price["n_pe"]),
     }
     attrs = {
@@ -107,15 +145,20 @@ def evaluate_point(
         "energy_by_layer_pj": price["energy_by_layer_pj"],
         "area_breakdown_um2": price["area_breakdown_um2"],
         "n_tiles": price["n_tiles"],
-        "activity": trained.activity,
-        "layer_sizes": trained.layer_sizes,
+        "activity": scored.activity,
+        "activity_per_step": scored.activity_per_step,
+        "layers": [list(shape) for shape in model.arch.crossbar_layers()],
         "software": software,
         "hardware": knobs,
+        "inference": cfg.hardware.inference,
         "training_seed": seed,
-        "train_time_s": trained.train_time_s,
-        "eval_time_s": trained.eval_time_s,
+        "model_key": key,
+        "trained": trained_now,
+        "train_time_s": model.train_time_s if trained_now else 0.0,
+        "epochs_run": model.epochs_run,
+        "eval_time_s": scored.eval_time_s,
         "hw_time_s": hw_time,
-        "final_loss": trained.final_loss,
+        "final_loss": model.final_loss,
     }
     return PointResult(metrics=metrics, attrs=attrs)
 
@@ -124,13 +167,14 @@ class Objective:
     """The callable Optuna runs. It records the reason of any failure in the trial's user
     attrs before re-raising, so the study loop can mark the trial FAIL and go on."""
 
-    def __init__(self, cfg: StudyConfig) -> None:
+    def __init__(self, cfg: StudyConfig, store: ModelStore | None = None) -> None:
         self.cfg = cfg
+        self.store = store
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, ...]:
         try:
             software, hardware = suggest(trial, self.cfg)
-            result = evaluate_point(self.cfg, software, hardware)
+            result = evaluate_point(self.cfg, software, hardware, self.store)
         except Exception as exc:
             trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}")
             raise

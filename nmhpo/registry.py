@@ -16,7 +16,11 @@ ParamKind = Literal["float", "int", "categorical"]
 ParamClass = Literal["encoding", "training", "neuron", "architecture", "hardware"]
 
 SURROGATES: tuple[str, ...] = ("fast_sigmoid", "atan", "sigmoid")
-ENCODINGS: tuple[str, ...] = ("rate", "direct")
+ENCODINGS: tuple[str, ...] = ("rate", "latency", "delta", "direct")
+NEURONS: tuple[str, ...] = ("leaky", "synaptic")
+RESETS: tuple[str, ...] = ("subtract", "zero", "none")
+READOUTS: tuple[str, ...] = ("membrane", "spikes")
+OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,31 @@ SOFTWARE: dict[str, Param] = {
     "lr": Param("float", "training", "a number > 0", _pos, 1e-3),
     "epochs": Param("int", "training", "an integer >= 1", _int_in(1), 5),
     "batch_size": Param("int", "training", "an integer >= 1", _int_in(1), 64),
+    "optimizer": Param(
+        "categorical", "training", f"one of {', '.join(OPTIMIZERS)}", _one_of(OPTIMIZERS), "adam"
+    ),
+    "patience": Param(
+        "int", "training", "an integer >= 0 (epochs without improvement; 0: off)", _int_in(0), 0
+    ),
+    "neuron": Param(
+        "categorical", "neuron", f"one of {', '.join(NEURONS)}", _one_of(NEURONS), "leaky"
+    ),
+    "alpha": Param("float", "neuron", "a number in (0, 1]", lambda v: _num(v) and 0 < v <= 1, 0.8),
+    "reset": Param(
+        "categorical", "neuron", f"one of {', '.join(RESETS)}", _one_of(RESETS), "subtract"
+    ),
+    "readout": Param(
+        "categorical",
+        "architecture",
+        f"one of {', '.join(READOUTS)}",
+        _one_of(READOUTS),
+        "membrane",
+    ),
+    "conv_layers": Param("int", "architecture", "an integer in 0-4", _int_in(0, 4), 0),
+    "conv_channels": Param("int", "architecture", "an integer in 1-256", _int_in(1, 256), 8),
+    "kernel_size": Param(
+        "int", "architecture", "an odd integer in 1-7", lambda v: _int(v) and v in (1, 3, 5, 7), 3
+    ),
     "beta": Param("float", "neuron", "a number in (0, 1]", lambda v: _num(v) and 0 < v <= 1, 0.9),
     "threshold": Param("float", "neuron", "a number > 0", _pos, 1.0),
     "surrogate": Param(

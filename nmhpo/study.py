@@ -252,6 +252,7 @@ def run_study(
     from optuna.trial import TrialState
 
     from nmhpo.objective import Objective
+    from nmhpo.snn import ModelStore
 
     url = cfg.storage_url()
     storage = open_storage(url)
@@ -271,7 +272,7 @@ def run_study(
     n_before = existing
     if done < target:
         study.optimize(
-            Objective(cfg),
+            Objective(cfg, ModelStore(cfg.cache_dir / "models")),
             n_trials=None,
             timeout=timeout_s,
             catch=(Exception,),

@@ -171,3 +171,29 @@ def test_ctrl_c_stops_cleanly_and_the_study_resumes(tmp_path: Path) -> None:
     assert len(complete) == 6
     for number, values in completed_before.items():
         assert trials[number].values == values
+
+
+def test_hardware_points_of_one_software_point_reuse_one_trained_network(
+    tmp_path: Path,
+) -> None:
+    text = tiny_study_text(sampler="grid", n_trials=4)
+    text = text.replace(
+        'lr = { type = "float", low = 0.005, high = 0.05, log = true, grid = [0.01, 0.03] }',
+        "lr = 0.02",
+    )
+    text = text.replace('num_steps = { type = "int", low = 2, high = 3 }', "num_steps = 3")
+    text = text.replace(
+        'encoding = { type = "categorical", choices = ["rate", "direct"] }', 'encoding = "rate"'
+    )
+    cfg = load_config(_write(tmp_path, text))
+    run_study(cfg)
+    trials = load_existing(cfg).trials
+    assert [t.user_attrs["trained"] for t in trials] == [True, False, False, False]
+    assert len({t.user_attrs["model_key"] for t in trials}) == 1
+    assert len(list((tmp_path / "nmhpo-cache" / "models").glob("*.pt"))) == 1
+    # Same network, different hardware: the scores differ only through the hardware.
+    assert len({(t.params["xbar_size"], t.params["adc_bits"]) for t in trials}) == 4
+    assert len({t.values[1] for t in trials}) == 4  # energy differs per hardware point
+    # A new process (a resumed study or another worker) reuses the model from disk.
+    summary = run_study(cfg.with_overrides(n_trials=4))
+    assert summary.n_new == 0

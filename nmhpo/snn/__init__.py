@@ -1,6 +1,25 @@
-"""Spiking networks, encodings and training; the only package that imports torch or snnTorch."""
+"""Spiking networks, encodings, training and crossbar-aware inference; the only package that
+imports torch or snnTorch."""
 
-from nmhpo.snn._model import SpikingMLP, make_surrogate
-from nmhpo.snn._train import TrainResult, encode, train_and_evaluate
+from nmhpo.snn._encode import encode
+from nmhpo.snn._hardware import CrossbarSynapse, HardwarePoint, crossbar_synapses
+from nmhpo.snn._model import Architecture, SpikingNet, make_surrogate
+from nmhpo.snn._store import ModelStore, model_key
+from nmhpo.snn._train import EvalResult, TrainedModel, architecture, evaluate, train
 
-__all__ = ["SpikingMLP", "TrainResult", "encode", "make_surrogate", "train_and_evaluate"]
+__all__ = [
+    "Architecture",
+    "CrossbarSynapse",
+    "EvalResult",
+    "HardwarePoint",
+    "ModelStore",
+    "SpikingNet",
+    "TrainedModel",
+    "architecture",
+    "crossbar_synapses",
+    "encode",
+    "evaluate",
+    "make_surrogate",
+    "model_key",
+    "train",
+]

@@ -1,14 +1,19 @@
-"""Dense spiking networks of snnTorch Leaky neurons with explicit state."""
+"""Spiking networks of snnTorch neurons with explicit state: dense and small convolutional."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import snntorch as snn
 import torch
 from snntorch import surrogate
 from torch import nn
+
+#: A weight layer's forward: input (B, ...) -> synaptic current (B, ...).
+Synapse = Callable[[torch.Tensor], torch.Tensor]
 
 
 def make_surrogate(name: str, slope: float) -> Callable[..., Any]:
@@ -26,59 +31,196 @@ def make_surrogate(name: str, slope: float) -> Callable[..., Any]:
     raise ValueError(f"unknown surrogate {name!r}")
 
 
-class SpikingMLP(nn.Module):
-    """Linear layers, each followed by a Leaky neuron layer; the output is read from membranes.
+@dataclass(frozen=True)
+class Architecture:
+    """Layer shapes, enough to rebuild the network and to map it onto crossbars."""
+
+    input_shape: tuple[int, ...]  # (features,) or (channels, height, width)
+    conv_channels: tuple[int, ...]  # output channels of each conv layer (may be empty)
+    kernel_size: int
+    hidden: tuple[int, ...]  # widths of the hidden dense layers
+    n_outputs: int
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """The input as (C, H, W); a flat input of square size is read as one channel."""
+        if len(self.input_shape) == 3:
+            c, h, w = self.input_shape
+            return c, h, w
+        n = int(math.prod(self.input_shape))
+        side = math.isqrt(n)
+        if side * side != n:
+            raise ValueError(f"a conv layer needs an image input; got shape {self.input_shape}")
+        return 1, side, side
+
+    def conv_shapes(self) -> list[tuple[int, int, int, int]]:
+        """(c_in, c_out, side_in, side_out) of each conv layer; each is followed by 2x2
+        max pooling while the feature map is at least 2 wide."""
+        shapes = []
+        c, side, _ = self.image_shape
+        for c_out in self.conv_channels:
+            shapes.append((c, c_out, side, side))  # "same" padding: the conv keeps the size
+            c, side = c_out, side // 2 if side >= 2 else side
+        return shapes
+
+    def flat_size(self) -> int:
+        if not self.conv_channels:
+            return int(math.prod(self.input_shape))
+        c_in, c_out, side_in, side_out = self.conv_shapes()[-1]
+        pooled = side_out // 2 if side_out >= 2 else side_out
+        return c_out * pooled * pooled
+
+    def dense_sizes(self) -> list[int]:
+        return [self.flat_size(), *self.hidden, self.n_outputs]
+
+    def crossbar_layers(self) -> list[tuple[int, int, int, int, int]]:
+        """(c_in, c_out, k, d_in, d_out) per weight layer, for the crossbar model. A conv
+        layer computes every output position at full resolution before pooling."""
+        out = [(ci, co, self.kernel_size, si, so) for ci, co, si, so in self.conv_shapes()]
+        sizes = self.dense_sizes()
+        out += [(a, b, 1, 1, 1) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+        return out
+
+
+def make_neuron(
+    kind: str, *, beta: float, alpha: float, threshold: float, reset: str, spike_grad: Any
+) -> nn.Module:
+    if kind == "leaky":
+        return snn.Leaky(
+            beta=beta, threshold=threshold, spike_grad=spike_grad, reset_mechanism=reset
+        )
+    if kind == "synaptic":
+        return snn.Synaptic(
+            alpha=alpha,
+            beta=beta,
+            threshold=threshold,
+            spike_grad=spike_grad,
+            reset_mechanism=reset,
+        )
+    raise ValueError(f"unknown neuron {kind!r}")
+
+
+class SpikingNet(nn.Module):
+    """Conv and dense weight layers, each followed by snnTorch neurons; the output layer is a
+    non-spiking leaky integrator (membrane readout) or spiking neurons (spike-count readout).
 
     State is passed explicitly (``init_hidden=False``) so a short last batch never silently
-    resets the membranes, and the forward pass also returns how many events entered each
-    weight layer: the activity the crossbar model prices.
+    resets the membranes. The forward pass also counts the events that enter each weight
+    layer: the activity the crossbar model prices.
     """
 
     def __init__(
         self,
-        sizes: list[int],
+        arch: Architecture,
         *,
+        neuron: str,
         beta: float,
+        alpha: float,
         threshold: float,
-        spike_grad: Callable[..., Any],
+        reset: str,
+        spike_grad: Any,
+        readout: str,
     ) -> None:
         super().__init__()
-        self.sizes = list(sizes)
-        self.fcs = nn.ModuleList(
-            nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=False)
+        self.arch = arch
+        self.readout = readout
+        self.beta = beta
+        k = arch.kernel_size
+        weights: list[nn.Module] = [
+            nn.Conv2d(ci, co, k, padding=k // 2) for ci, co, _, _ in arch.conv_shapes()
+        ]
+        sizes = arch.dense_sizes()
+        weights += [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+        self.weights = nn.ModuleList(weights)
+        n_spiking = len(weights) - (1 if readout == "membrane" else 0)
+        self.neurons = nn.ModuleList(
+            make_neuron(
+                neuron,
+                beta=beta,
+                alpha=alpha,
+                threshold=threshold,
+                reset=reset,
+                spike_grad=spike_grad,
+            )
+            for _ in range(n_spiking)
         )
-        self.lifs = nn.ModuleList(
-            snn.Leaky(beta=beta, threshold=threshold, spike_grad=spike_grad, init_hidden=False)
-            for _ in sizes[1:]
-        )
+        self.n_conv = len(arch.conv_channels)
+        self.pool = nn.MaxPool2d(2)
 
-    def forward(self, x_seq: torch.Tensor, num_steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    @property
+    def n_layers(self) -> int:
+        return len(self.weights)
+
+    def _shape_input(self, x: torch.Tensor) -> torch.Tensor:
+        if self.n_conv:
+            c, h, w = self.arch.image_shape
+            return x.reshape(x.shape[0], c, h, w)
+        return x.reshape(x.shape[0], -1)
+
+    def _after_neuron(self, i: int, spk: torch.Tensor) -> torch.Tensor:
+        if i < self.n_conv:
+            if spk.shape[-1] >= 2:
+                spk = self.pool(spk)
+            if i == self.n_conv - 1:
+                spk = spk.flatten(1)
+        return spk
+
+    def forward(
+        self,
+        x_seq: torch.Tensor,
+        num_steps: int,
+        synapses: Sequence[Synapse] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Run ``num_steps`` time steps.
 
         Args:
-            x_seq: (T, B, F) encoded input, or (1, B, F) for direct encoding, where the same
-                current enters every step.
+            x_seq: (T, B, ...) encoded input, or (1, B, ...) for direct encoding, where the
+                same current enters every step.
             num_steps: T.
+            synapses: replacements for the weight layers' forward (crossbar-aware inference);
+                default: the float layers themselves.
 
         Returns:
-            The output membrane averaged over time, (B, n_classes), and the number of input
-            events per weight layer summed over batch and time, (n_layers,).
+            The readout (B, n_outputs): output membrane averaged over time, or spike counts;
+            and the input events per weight layer and step, (T, n_layers).
         """
-        batch = x_seq.shape[1]
-        # The first layer has no recurrence: one matmul over all steps at once.
-        first = self.fcs[0](x_seq.reshape(-1, x_seq.shape[-1])).reshape(x_seq.shape[0], batch, -1)
-        repeat = num_steps if x_seq.shape[0] == 1 else 1
-        events = [torch.count_nonzero(x_seq.detach()).to(torch.float64) * repeat]
-        events += [torch.zeros((), dtype=torch.float64) for _ in self.fcs[1:]]
-        mems = [x_seq.new_zeros(batch, n) for n in self.sizes[1:]]
-        out_sum = x_seq.new_zeros(batch, self.sizes[-1])
-        last = len(self.lifs) - 1
+        syn = list(synapses) if synapses is not None else list(self.weights)
+        steps_in, batch = x_seq.shape[0], x_seq.shape[1]
+        flat = self._shape_input(x_seq.reshape(steps_in * batch, *x_seq.shape[2:]))
+        # The first layer has no recurrence: one call over all steps at once.
+        first = syn[0](flat)
+        first = first.reshape(steps_in, batch, *first.shape[1:])
+        nz = (x_seq != 0).reshape(steps_in, -1).sum(dim=1).to(torch.float64)
+        events = torch.zeros(num_steps, self.n_layers, dtype=torch.float64)
+        events[:, 0] = nz if steps_in > 1 else nz[0]
+        states: list[tuple[torch.Tensor, ...] | None] = [None] * len(self.neurons)
+        out_mem: torch.Tensor | None = None
+        readout = None
         for t in range(num_steps):
-            cur = first[0 if repeat > 1 else t]
-            for i, lif in enumerate(self.lifs):
-                spk, mems[i] = lif(cur, mems[i])
-                if i < last:
-                    events[i + 1] = events[i + 1] + spk.detach().sum(dtype=torch.float64)
-                    cur = self.fcs[i + 1](spk)
-            out_sum = out_sum + mems[-1]
-        return out_sum / num_steps, torch.stack(events)
+            cur = first[t if steps_in > 1 else 0]
+            for i in range(self.n_layers):
+                if i > 0:
+                    cur = syn[i](spk)  # noqa: F821  (spk of the previous layer)
+                if i == len(self.neurons):  # non-spiking output integrator
+                    out_mem = cur if out_mem is None else self.beta * out_mem + cur
+                    break
+                spk, states[i] = self._step(self.neurons[i], cur, states[i])
+                spk = self._after_neuron(i, spk)
+                if i + 1 < self.n_layers:
+                    events[t, i + 1] = spk.detach().sum(dtype=torch.float64)
+            step_out = out_mem if self.readout == "membrane" else spk
+            readout = step_out if readout is None else readout + step_out
+        assert readout is not None
+        return readout / num_steps, events
+
+    @staticmethod
+    def _step(
+        neuron: nn.Module, cur: torch.Tensor, state: tuple[torch.Tensor, ...] | None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        if isinstance(neuron, snn.Synaptic):
+            syn, mem = state if state is not None else (torch.zeros_like(cur),) * 2
+            spk, syn, mem = neuron(cur, syn, mem)
+            return spk, (syn, mem)
+        mem = state[0] if state is not None else torch.zeros_like(cur)
+        spk, mem = neuron(cur, mem)
+        return spk, (mem,)

@@ -1,11 +1,12 @@
-"""Training and evaluation of one software point; the only trainer nmhpo has."""
+"""Training of one software point, and its evaluation in float or on crossbars."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -14,113 +15,222 @@ import torch
 from torch import nn
 
 from nmhpo.errors import TrialFailedError
-from nmhpo.snn._model import SpikingMLP, make_surrogate
+from nmhpo.snn._encode import encode
+from nmhpo.snn._hardware import HardwarePoint, crossbar_synapses
+from nmhpo.snn._model import Architecture, SpikingNet, make_surrogate
 from nmhpo.tasks import TaskData
 
 logger = logging.getLogger(__name__)
 
-#: A cross-entropy loss above this (ln 10 = 2.3 at chance) means the weights blew up: the run
-#: is failed with its reason instead of scoring a broken network.
+#: A loss above this means the weights blew up (cross-entropy at chance is ln 10 = 2.3; targets
+#: are normalised for regression): the run is failed with its reason instead of scored.
 DIVERGED_LOSS = 1e4
+#: Samples per evaluation batch: large batches amortise the Python loop over time steps.
+EVAL_BATCH = 1024
+#: Training samples used to calibrate the ADC ranges of crossbar-aware inference.
+CALIBRATION_SAMPLES = 256
+
+
+def architecture(data: TaskData, params: dict[str, Any]) -> Architecture:
+    conv = int(params["conv_layers"])
+    channels = tuple(int(params["conv_channels"]) * 2**i for i in range(conv))
+    return Architecture(
+        input_shape=data.input_shape,
+        conv_channels=channels,
+        kernel_size=int(params["kernel_size"]),
+        hidden=(int(params["hidden_size"]),) * int(params["hidden_layers"]),
+        n_outputs=data.n_outputs,
+    )
+
+
+def build_network(arch: Architecture, params: dict[str, Any]) -> SpikingNet:
+    return SpikingNet(
+        arch,
+        neuron=str(params["neuron"]),
+        beta=float(params["beta"]),
+        alpha=float(params["alpha"]),
+        threshold=float(params["threshold"]),
+        reset=str(params["reset"]),
+        spike_grad=make_surrogate(str(params["surrogate"]), float(params["surrogate_slope"])),
+        readout=str(params["readout"]),
+    )
+
+
+@dataclass
+class TrainedModel:
+    """A trained network and what it took; what the train-once cache stores."""
+
+    arch: Architecture
+    params: dict[str, Any]
+    seed: int
+    state: dict[str, torch.Tensor]
+    train_time_s: float
+    epochs_run: int
+    final_loss: float
+    history: list[float] = field(default_factory=list)  # validation loss per epoch
+    _net: SpikingNet | None = field(default=None, repr=False)
+
+    def network(self) -> SpikingNet:
+        if self._net is None:
+            net = build_network(self.arch, self.params)
+            net.load_state_dict(self.state)
+            net.eval()
+            self._net = net
+        return self._net
 
 
 @dataclass(frozen=True)
-class TrainResult:
-    """What the rest of a trial needs from the network: quality, shape and spike activity."""
+class EvalResult:
+    """Predictions and metrics of one inference pass, with the activity the hardware prices."""
 
-    accuracy: float
-    layer_sizes: list[int]  # widths, input first: [64, 128, 10]
+    metrics: dict[str, float]
     activity: list[float]  # per weight layer: fraction of its inputs active per step
+    activity_per_step: list[list[float]]  # (T, n_layers)
     spikes_per_inference: float  # input events into all weight layers, per sample
-    train_time_s: float
     eval_time_s: float
-    final_loss: float
-    epochs: int
 
 
-def encode(x: torch.Tensor, encoding: str, num_steps: int, gen: torch.Generator) -> torch.Tensor:
-    """Time-first input: rate = Bernoulli spikes with probability x, (T, B, F); direct = the
-    analog value as a constant current, (1, B, F), reused every step."""
-    if encoding == "rate":
-        return torch.bernoulli(x.unsqueeze(0).expand(num_steps, *x.shape), generator=gen)
-    if encoding == "direct":
-        return x.unsqueeze(0)
-    raise ValueError(f"unknown encoding {encoding!r}")
+def _loss_fn(data: TaskData) -> nn.Module:
+    return nn.CrossEntropyLoss() if data.kind == "classification" else nn.MSELoss()
 
 
-def train_and_evaluate(data: TaskData, params: dict[str, Any], seed: int) -> TrainResult:
-    """Train a spiking MLP on ``data`` with ``params`` and score it on the validation split.
+def _targets(y: np.ndarray, data: TaskData) -> torch.Tensor:
+    return torch.from_numpy(y).long() if data.kind == "classification" else torch.from_numpy(y)
+
+
+def _run(
+    net: SpikingNet,
+    x: np.ndarray,
+    params: dict[str, Any],
+    gen: torch.Generator,
+    synapses: Any = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inference in large batches; returns outputs (N, n_out) and events (T, n_layers)."""
+    steps = int(params["num_steps"])
+    outs, events = [], torch.zeros(steps, net.n_layers, dtype=torch.float64)
+    with torch.inference_mode():
+        for first in range(0, len(x), EVAL_BATCH):
+            xb = torch.from_numpy(x[first : first + EVAL_BATCH])
+            out, ev = net(encode(xb, params["encoding"], steps, gen), steps, synapses)
+            outs.append(out)
+            events += ev
+    return torch.cat(outs), events
+
+
+def train(data: TaskData, params: dict[str, Any], seed: int) -> TrainedModel:
+    """Train the network of ``params`` on ``data`` (Adam or SGD, early stopping on the
+    validation loss when ``patience`` > 0).
 
     Raises:
-        TrialFailedError: the loss became NaN or infinite (a diverging run).
+        TrialFailedError: the loss became NaN, infinite or absurdly large (a diverging run).
     """
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    sizes = [data.n_features] + [int(params["hidden_size"])] * int(params["hidden_layers"])
-    sizes.append(data.n_classes)
-    steps = int(params["num_steps"])
-    model = SpikingMLP(
-        sizes,
-        beta=float(params["beta"]),
-        threshold=float(params["threshold"]),
-        spike_grad=make_surrogate(params["surrogate"], float(params["surrogate_slope"])),
-    )
-    optimizer = torch.optim.Adam(model.parameters(), lr=float(params["lr"]))
-    loss_fn = nn.CrossEntropyLoss()
+    arch = architecture(data, params)
+    net = build_network(arch, params)
+    lr = float(params["lr"])
+    if params["optimizer"] == "sgd":
+        optimizer: torch.optim.Optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
+    else:
+        optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    loss_fn = _loss_fn(data)
     x_train = torch.from_numpy(data.x_train)
-    y_train = torch.from_numpy(data.y_train)
-    batch = int(params["batch_size"])
-    epochs = int(params["epochs"])
-
+    y_train = _targets(data.y_train, data)
+    y_val = _targets(data.y_val, data)
+    batch, epochs = int(params["batch_size"]), int(params["epochs"])
+    steps, patience = int(params["num_steps"]), int(params["patience"])
+    best_state, best_val, history, stale = None, math.inf, [], 0
     start = time.perf_counter()
-    loss_value = math.nan
+    loss_value, epoch = math.nan, 0
     try:
-        for epoch in range(epochs):
+        for epoch in range(1, epochs + 1):
+            net.train()
             order = torch.randperm(len(x_train), generator=gen)
-            total, count = 0.0, 0
+            total = 0.0
             for first in range(0, len(order), batch):
                 idx = order[first : first + batch]
-                x_seq = encode(x_train[idx], params["encoding"], steps, gen)
-                logits, _ = model(x_seq, steps)
-                loss = loss_fn(logits, y_train[idx])
+                out, _ = net(encode(x_train[idx], params["encoding"], steps, gen), steps)
+                loss = loss_fn(out, y_train[idx])
                 batch_loss = float(loss.detach())
                 if not math.isfinite(batch_loss) or batch_loss > DIVERGED_LOSS:
                     raise TrialFailedError(
-                        f"training diverged: loss is {batch_loss:.3g} in epoch {epoch + 1} "
-                        f"(lr={float(params['lr']):.3g})"
+                        f"training diverged: loss is {batch_loss:.3g} in epoch {epoch} "
+                        f"(lr={lr:.3g})"
                     )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 total += batch_loss * len(idx)
-                count += len(idx)
-            loss_value = total / count
-            logger.debug("epoch %d loss %.4f", epoch + 1, loss_value)
-        train_time = time.perf_counter() - start
-
-        start = time.perf_counter()
-        model.eval()
-        with torch.no_grad():
-            x_val = torch.from_numpy(data.x_val)
-            x_seq = encode(x_val, params["encoding"], steps, gen)
-            logits, events = model(x_seq, steps)
-            accuracy = float((logits.argmax(dim=1).numpy() == data.y_val).mean())
-        eval_time = time.perf_counter() - start
+            loss_value = total / len(order)
+            logger.debug("epoch %d loss %.4f", epoch, loss_value)
+            if patience > 0:
+                net.eval()
+                out, _ = _run(net, data.x_val, params, gen)
+                val = float(loss_fn(out, y_val))
+                history.append(val)
+                if val < best_val - 1e-6:
+                    best_val, best_state, stale = val, copy.deepcopy(net.state_dict()), 0
+                else:
+                    stale += 1
+                    if stale >= patience:
+                        break
     finally:
         # snnTorch keeps every neuron ever built in a class-level list (snntorch#328);
         # clearing it after each trial keeps a long study's memory flat.
         snn.SpikingNeuron.init()
-
-    n_val = len(data.x_val)
-    events_np = events.numpy()
-    possible = np.array(sizes[:-1], dtype=np.float64) * steps * n_val
-    return TrainResult(
-        accuracy=accuracy,
-        layer_sizes=sizes,
-        activity=[float(a) for a in np.clip(events_np / possible, 0.0, 1.0)],
-        spikes_per_inference=float(events_np.sum() / n_val),
-        train_time_s=train_time,
-        eval_time_s=eval_time,
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    return TrainedModel(
+        arch=arch,
+        params=dict(params),
+        seed=seed,
+        state={k: v.detach().clone() for k, v in net.state_dict().items()},
+        train_time_s=time.perf_counter() - start,
+        epochs_run=epoch,
         final_loss=loss_value,
-        epochs=epochs,
+        history=history,
+    )
+
+
+def evaluate(
+    model: TrainedModel,
+    data: TaskData,
+    hardware: HardwarePoint | None = None,
+    *,
+    split: str = "val",
+) -> EvalResult:
+    """Score the trained network on a split, in float or on crossbars (``hardware``).
+
+    The input encoding's randomness is seeded from the model seed, so the same model on the
+    same hardware point gives the same numbers in every trial and worker.
+    """
+    start = time.perf_counter()
+    params = model.params
+    net = model.network()
+    gen = torch.Generator().manual_seed(model.seed + 1)
+    synapses = None
+    try:
+        if hardware is not None:
+            synapses = crossbar_synapses(net.weights, hardware)
+            for s in synapses:
+                s.start_calibration()
+            _run(net, data.x_train[:CALIBRATION_SAMPLES], params, gen, synapses)
+            for s in synapses:
+                s.finish_calibration()
+        x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
+        out, events = _run(net, x, params, gen, synapses)
+    finally:
+        snn.SpikingNeuron.init()
+    if data.kind == "classification":
+        metrics = data.metrics(y, out.argmax(dim=1).numpy())
+    else:
+        metrics = data.metrics(y, out.numpy())
+    fan_in = np.array([ci * d * d for ci, _, _, d, _ in model.arch.crossbar_layers()], float)
+    per_step = events.numpy() / (fan_in * len(x))
+    return EvalResult(
+        metrics=metrics,
+        activity=[float(a) for a in np.clip(per_step.mean(axis=0), 0.0, 1.0)],
+        activity_per_step=np.clip(per_step, 0.0, 1.0).round(6).tolist(),
+        spikes_per_inference=float(events.sum() / len(x)),
+        eval_time_s=time.perf_counter() - start,
     )

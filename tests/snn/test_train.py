@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 import snntorch as snn
 import torch
@@ -7,7 +10,7 @@ import torch
 from nmhpo.errors import TrialFailedError
 from nmhpo.objective import training_seed
 from nmhpo.registry import SOFTWARE
-from nmhpo.snn import encode, train_and_evaluate
+from nmhpo.snn import ModelStore, encode, evaluate, model_key, train
 from nmhpo.tasks import load_task
 
 DATA = load_task("digits", n_train=600)
@@ -20,42 +23,75 @@ def _params(**kw: object) -> dict[str, object]:
     return base
 
 
-def test_encodings_have_the_documented_shapes() -> None:
-    x = torch.rand(5, 7)
+def test_encodings_shapes_and_meaning() -> None:
+    x = torch.tensor([[0.0, 0.25, 0.5, 1.0]])
     gen = torch.Generator().manual_seed(0)
-    spikes = encode(x, "rate", 4, gen)
-    assert spikes.shape == (4, 5, 7)
-    assert set(spikes.unique().tolist()) <= {0.0, 1.0}
-    assert encode(x, "direct", 4, gen).shape == (1, 5, 7)
+    rate = encode(x.expand(2000, 4), "rate", 4, gen)
+    assert rate.shape == (4, 2000, 4)
+    assert set(rate.unique().tolist()) <= {0.0, 1.0}
+    np.testing.assert_allclose(rate.mean(dim=(0, 1)).numpy(), [0, 0.25, 0.5, 1.0], atol=0.02)
+    latency = encode(x, "latency", 5, gen)
+    assert latency.sum(dim=0).tolist() == [[0.0, 1.0, 1.0, 1.0]]  # one spike, none for 0
+    assert latency[:, 0].argmax(dim=0)[1:].tolist() == [3, 2, 0]  # larger value, earlier
+    delta = encode(x, "delta", 8, gen)
+    assert delta.sum(dim=0).tolist() == [[0.0, 2.0, 4.0, 8.0]]  # deterministic rate x * T
+    assert encode(x, "direct", 8, gen).shape == (1, 1, 4)
 
 
-@pytest.mark.parametrize("encoding", ["rate", "direct"])
+@pytest.mark.parametrize("encoding", ["rate", "latency", "delta", "direct"])
 def test_training_learns_and_measures_activity(encoding: str) -> None:
-    result = train_and_evaluate(DATA, _params(encoding=encoding), seed=1)
-    assert result.accuracy > 0.5  # chance is 0.1
-    assert result.layer_sizes == [64, 32, 10]
+    model = train(DATA, _params(encoding=encoding), seed=1)
+    result = evaluate(model, DATA)
+    assert result.metrics["accuracy"] > 0.5  # chance is 0.1
+    assert model.arch.crossbar_layers() == [(64, 32, 1, 1, 1), (32, 10, 1, 1, 1)]
     assert len(result.activity) == 2
     assert all(0.0 < a < 1.0 for a in result.activity)
+    assert np.array(result.activity_per_step).shape == (3, 2)
     assert result.spikes_per_inference > 0
-    assert result.train_time_s > 0
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"neuron": "synaptic", "alpha": 0.7},
+        {"readout": "spikes", "epochs": 3},
+        {"reset": "zero"},
+        {"optimizer": "sgd", "lr": 0.1},
+        {"conv_layers": 1, "conv_channels": 4},
+        {"hidden_layers": 2, "surrogate": "atan"},
+    ],
+    ids=lambda e: ",".join(f"{k}={v}" for k, v in e.items()),
+)
+def test_model_variants_train(extra: dict[str, object]) -> None:
+    model = train(DATA, _params(**extra), seed=2)
+    assert evaluate(model, DATA).metrics["accuracy"] > 0.3
+
+
+def test_training_reduces_the_loss_and_early_stopping_stops() -> None:
+    one = train(DATA, _params(epochs=1), seed=4)
+    more = train(DATA, _params(epochs=4), seed=4)
+    assert more.final_loss < one.final_loss
+    stopped = train(DATA, _params(epochs=40, patience=1, lr=0.05), seed=4)
+    assert stopped.epochs_run < 40
+    assert len(stopped.history) == stopped.epochs_run
 
 
 def test_same_seed_same_network_and_no_neuron_leak() -> None:
-    a = train_and_evaluate(DATA, _params(), seed=7)
-    b = train_and_evaluate(DATA, _params(), seed=7)
-    assert a.accuracy == b.accuracy and a.activity == b.activity
+    a = evaluate(train(DATA, _params(), seed=7), DATA)
+    b = evaluate(train(DATA, _params(), seed=7), DATA)
+    assert a.metrics == b.metrics and a.activity == b.activity
     assert snn.SpikingNeuron.instances == []  # snntorch#328: cleared after each trial
 
 
 def test_more_time_steps_mean_more_input_events() -> None:
-    few = train_and_evaluate(DATA, _params(num_steps=2), seed=3)
-    many = train_and_evaluate(DATA, _params(num_steps=8), seed=3)
+    few = evaluate(train(DATA, _params(num_steps=2), seed=3), DATA)
+    many = evaluate(train(DATA, _params(num_steps=8), seed=3), DATA)
     assert many.spikes_per_inference > few.spikes_per_inference
 
 
 def test_diverging_run_fails_with_its_reason() -> None:
     with pytest.raises(TrialFailedError, match="training diverged"):
-        train_and_evaluate(DATA, _params(lr=1e20), seed=0)
+        train(DATA, _params(lr=1e20), seed=0)
 
 
 def test_training_seed_depends_on_the_software_point_only() -> None:
@@ -63,3 +99,15 @@ def test_training_seed_depends_on_the_software_point_only() -> None:
     assert training_seed(0, p) == training_seed(0, dict(p))
     assert training_seed(0, p) != training_seed(1, p)
     assert training_seed(0, p) != training_seed(0, {**p, "lr": 0.5})
+
+
+def test_model_store_round_trip(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path)
+    model = train(DATA, _params(conv_layers=1, conv_channels=4), seed=5)
+    key = model_key({"name": "digits"}, model.params, 5)
+    assert store.load(key) is None
+    store.save(key, model)
+    fresh = ModelStore(tmp_path).load(key)  # another process: from disk
+    assert fresh is not None and fresh.arch == model.arch
+    assert evaluate(fresh, DATA).metrics == evaluate(model, DATA).metrics
+    assert list(tmp_path.glob("*.tmp")) == []

@@ -1,0 +1,31 @@
+"""Input encodings: static inputs in [0, 1] to time-first spike trains (or currents)."""
+
+from __future__ import annotations
+
+import torch
+
+
+def encode(x: torch.Tensor, encoding: str, num_steps: int, gen: torch.Generator) -> torch.Tensor:
+    """Time-first input for ``num_steps`` steps.
+
+    * rate: Bernoulli spikes with probability x each step, (T, B, ...).
+    * latency: one spike per input, earlier for larger values: step floor((1 - x)(T - 1));
+      an input of 0 never spikes. (T, B, ...).
+    * delta: sigma-delta modulation, a deterministic rate code: x is accumulated each step and
+      a spike is emitted (and 1 subtracted) whenever the sum reaches 1. (T, B, ...).
+    * direct: the analog value as a constant current, (1, B, ...), reused every step.
+    """
+    if encoding == "rate":
+        return torch.bernoulli(x.unsqueeze(0).expand(num_steps, *x.shape), generator=gen)
+    if encoding == "latency":
+        when = torch.floor((1.0 - x) * (num_steps - 1)).long()
+        steps = torch.arange(num_steps).view(-1, *([1] * x.dim()))
+        return ((steps == when.unsqueeze(0)) & (x.unsqueeze(0) > 0)).to(x.dtype)
+    if encoding == "delta":
+        # Spike count by step t is floor((t + 1) x); its increments are the spikes.
+        t = torch.arange(1, num_steps + 1, dtype=x.dtype).view(-1, *([1] * x.dim()))
+        counts = torch.floor(t * x.unsqueeze(0) + 1e-6)
+        return torch.diff(counts, dim=0, prepend=torch.zeros_like(counts[:1]))
+    if encoding == "direct":
+        return x.unsqueeze(0)
+    raise ValueError(f"unknown encoding {encoding!r}")

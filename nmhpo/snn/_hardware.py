@@ -1,0 +1,140 @@
+"""Crossbar-aware inference: a trained layer's product computed as the crossbars compute it.
+
+Weights are quantized to ``weight_bits`` (sign by a differential pair of arrays, magnitude over
+``ceil(log2(levels + 1) / cell_bits)`` cells of ``cell_bits`` each), the input rows are split
+into crossbar-sized groups (``xbar_size`` input channels x k^2 kernel positions, the rows of one
+PE), and every partial sum (per group, cell slice and sign) goes through an ``adc_bits`` ADC
+whose range is calibrated on training inputs. Optional conductance variation multiplies each
+programmed cell by (1 + sigma N(0, 1)), fixed per device by a seed. The digital periphery then
+shifts and adds the slices and sums the groups, as in NeuroSim-style CIM macros.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import nn
+
+#: Rows of partial sums handled per chunk, bounding memory on large first layers.
+_CHUNK_ROWS = 1 << 14
+
+
+@dataclass(frozen=True)
+class HardwarePoint:
+    """The knobs that change what a crossbar computes (not what it costs)."""
+
+    xbar_size: int
+    adc_bits: int
+    weight_bits: int
+    cell_bits: int
+    conductance_sigma: float = 0.0
+    seed: int = 0
+
+
+class CrossbarSynapse:
+    """A ``nn.Linear`` or ``nn.Conv2d`` evaluated on crossbars; call it like the layer."""
+
+    def __init__(self, layer: nn.Module, hw: HardwarePoint, gen: torch.Generator) -> None:
+        weight = layer.weight.detach()
+        self.conv = isinstance(layer, nn.Conv2d)
+        self.kernel = layer.kernel_size[0] if self.conv else 1
+        self.out_features = weight.shape[0]
+        self.bias = None if layer.bias is None else layer.bias.detach()
+        matrix = weight.reshape(self.out_features, -1)  # rows: c_in x k x k, channel-major
+        rows = matrix.shape[1]
+        self.group = hw.xbar_size * self.kernel**2
+        self.n_groups = math.ceil(rows / self.group)
+        self.rows = rows
+        w_max = float(matrix.abs().max()) or 1.0
+        levels = max(1, 2 ** (hw.weight_bits - 1) - 1)
+        q = torch.round(matrix / w_max * levels)
+        n_slices = max(1, math.ceil(math.log2(levels + 1) / hw.cell_bits))
+        base = 2**hw.cell_bits
+        magnitude = torch.stack([q.clamp(min=0), (-q).clamp(min=0)])  # (2, O, rows)
+        cells = torch.stack(
+            [
+                torch.remainder(torch.div(magnitude, base**j, rounding_mode="floor"), base)
+                for j in range(n_slices)
+            ],
+            dim=1,
+        )  # (2, S, O, rows) integer cell levels
+        if hw.conductance_sigma > 0:
+            noise = torch.randn(cells.shape, generator=gen, dtype=cells.dtype)
+            cells = (cells * (1.0 + hw.conductance_sigma * noise)).clamp(min=0.0)
+        pad = self.n_groups * self.group - rows
+        cells = F.pad(cells, (0, pad))
+        # (sign, slice, out, group, row) -> (group, row, sign*slice*out) for one matmul per group
+        self.cells = (
+            cells.reshape(2, n_slices, self.out_features, self.n_groups, self.group)
+            .permute(3, 4, 0, 1, 2)
+            .reshape(self.n_groups, self.group, 2 * n_slices * self.out_features)
+            .contiguous()
+        )
+        self.n_slices = n_slices
+        self.slice_weight = torch.tensor([float(base**j) for j in range(n_slices)])
+        self.scale = w_max / levels
+        self.adc_levels = 2**hw.adc_bits - 1
+        self.adc_range: torch.Tensor | None = None  # (2, S) after calibration
+        self.calibrating = False
+        self._seen = torch.zeros(2, n_slices)
+
+    def start_calibration(self) -> None:
+        self.calibrating = True
+        self._seen.zero_()
+
+    def finish_calibration(self) -> None:
+        """Fix each (sign, slice) ADC's full scale to the largest partial sum seen."""
+        self.calibrating = False
+        self.adc_range = torch.where(self._seen > 0, self._seen, torch.ones_like(self._seen))
+
+    def _partial_sums(self, x: torch.Tensor) -> torch.Tensor:
+        """x (N, rows) -> the analog column currents (N, groups, 2, S, O)."""
+        x = F.pad(x, (0, self.n_groups * self.group - self.rows))
+        xg = x.reshape(x.shape[0], self.n_groups, self.group).transpose(0, 1)  # (G, N, r)
+        psum = torch.bmm(xg, self.cells)  # (G, N, 2*S*O)
+        return psum.transpose(0, 1).reshape(
+            x.shape[0], self.n_groups, 2, self.n_slices, self.out_features
+        )
+
+    def _rows_forward(self, x: torch.Tensor) -> torch.Tensor:
+        psum = self._partial_sums(x)
+        if self.calibrating:
+            seen = psum.amax(dim=(0, 1, 4))
+            self._seen = torch.maximum(self._seen, seen)
+        elif self.adc_range is not None:
+            full = self.adc_range.view(1, 1, 2, self.n_slices, 1)
+            codes = torch.round(torch.clamp(psum / full, 0.0, 1.0) * self.adc_levels)
+            psum = codes * (full / self.adc_levels)
+        signed = psum[:, :, 0] - psum[:, :, 1]  # (N, G, S, O)
+        out = torch.einsum("ngso,s->no", signed, self.slice_weight) * self.scale
+        return out if self.bias is None else out + self.bias
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.conv:
+            batch, _, height, width = x.shape
+            cols = F.unfold(x, self.kernel, padding=self.kernel // 2)  # (B, rows, L)
+            flat = cols.transpose(1, 2).reshape(-1, cols.shape[1])
+        else:
+            flat = x
+        out = torch.cat(
+            [
+                self._rows_forward(flat[i : i + _CHUNK_ROWS])
+                for i in range(0, flat.shape[0], _CHUNK_ROWS)
+            ]
+        )
+        if self.conv:
+            return (
+                out.reshape(batch, height * width, -1)
+                .transpose(1, 2)
+                .reshape(batch, -1, height, width)
+            )
+        return out
+
+
+def crossbar_synapses(weights: nn.ModuleList, hw: HardwarePoint) -> list[CrossbarSynapse]:
+    """One crossbar synapse per weight layer, with the same device seed for a given point."""
+    gen = torch.Generator().manual_seed(hw.seed)
+    return [CrossbarSynapse(layer, hw, gen) for layer in weights]

@@ -1,0 +1,101 @@
+"""The train-once cache: trained models on disk, keyed by what decides the training.
+
+Hardware knobs never change training, so every hardware point of a software point reuses one
+trained network, in this process and in other workers sharing the folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nmhpo.snn._model import Architecture
+from nmhpo.snn._train import TrainedModel
+
+logger = logging.getLogger(__name__)
+
+
+def model_key(task_identity: dict[str, Any], software: dict[str, Any], seed: int) -> str:
+    """Stable hash of the task (name, options, data seed), software point and training seed."""
+    blob = json.dumps(
+        {"task": task_identity, "software": software, "seed": seed}, sort_keys=True, default=str
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+class ModelStore:
+    """Trained models under ``root`` (one ``<key>.pt`` each), plus a small in-process cache."""
+
+    def __init__(self, root: Path, keep_in_memory: int = 4) -> None:
+        self.root = root
+        self.keep_in_memory = keep_in_memory
+        self._memory: dict[str, TrainedModel] = {}
+
+    def path(self, key: str) -> Path:
+        return self.root / f"{key}.pt"
+
+    def load(self, key: str) -> TrainedModel | None:
+        if key in self._memory:
+            return self._memory[key]
+        path = self.path(key)
+        if not path.is_file():
+            return None
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, EOFError) as exc:
+            logger.warning("model cache %s is unreadable (%s); training again", path, exc)
+            return None
+        model = TrainedModel(
+            arch=Architecture(
+                **{
+                    k: tuple(v) if isinstance(v, list) else v
+                    for k, v in json.loads(blob["arch"]).items()
+                }
+            ),
+            params=json.loads(blob["params"]),
+            seed=int(blob["seed"]),
+            state=blob["state"],
+            train_time_s=float(blob["train_time_s"]),
+            epochs_run=int(blob["epochs_run"]),
+            final_loss=float(blob["final_loss"]),
+            history=[float(v) for v in blob["history"]],
+        )
+        self._remember(key, model)
+        return model
+
+    def save(self, key: str, model: TrainedModel) -> None:
+        """Write atomically (temporary file + rename): a concurrent reader sees the whole
+        file or none, and two workers training the same point both leave a valid file."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        blob = {
+            "arch": json.dumps(asdict(model.arch)),
+            "params": json.dumps(model.params, default=str),
+            "seed": model.seed,
+            "state": model.state,
+            "train_time_s": model.train_time_s,
+            "epochs_run": model.epochs_run,
+            "final_loss": model.final_loss,
+            "history": torch.tensor(model.history, dtype=torch.float64),
+        }
+        fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".pt.tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                torch.save(blob, fh)
+            os.replace(tmp, self.path(key))
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        self._remember(key, model)
+
+    def _remember(self, key: str, model: TrainedModel) -> None:
+        self._memory[key] = model
+        while len(self._memory) > self.keep_in_memory:
+            self._memory.pop(next(iter(self._memory)))
