@@ -13,9 +13,10 @@ from nmhpo.tasks._base import (
     read_npz,
     stratified_split,
 )
+from nmhpo.tasks._bragg import BRAGG
 from nmhpo.tasks._digits import DIGITS
 
-TASKS: dict[str, TaskInfo] = {t.name: t for t in (DIGITS,)}
+TASKS: dict[str, TaskInfo] = {t.name: t for t in (DIGITS, BRAGG)}
 
 
 def get_task(name: str) -> TaskInfo:
