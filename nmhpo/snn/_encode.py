@@ -16,7 +16,8 @@ def encode(x: torch.Tensor, encoding: str, num_steps: int, gen: torch.Generator)
     * direct: the analog value as a constant current, (1, B, ...), reused every step.
     """
     if encoding == "rate":
-        return torch.bernoulli(x.unsqueeze(0).expand(num_steps, *x.shape), generator=gen)
+        draws = torch.rand((num_steps, *x.shape), generator=gen, dtype=x.dtype)
+        return (draws < x).to(x.dtype)
     if encoding == "latency":
         when = torch.floor((1.0 - x) * (num_steps - 1)).long()
         steps = torch.arange(num_steps).view(-1, *([1] * x.dim()))

@@ -12,6 +12,8 @@ import torch
 from snntorch import surrogate
 from torch import nn
 
+from nmhpo.snn._fused import SURROGATES, integrate_mean, leaky_over_time
+
 #: A weight layer's forward: input (B, ...) -> synaptic current (B, ...).
 Synapse = Callable[[torch.Tensor], torch.Tensor]
 
@@ -120,9 +122,13 @@ class SpikingNet(nn.Module):
         reset: str,
         spike_grad: Any,
         readout: str,
+        surrogate: str = "",
+        slope: float = 25.0,
     ) -> None:
         super().__init__()
         self.arch = arch
+        self.surrogate = surrogate  # name, for the fused Leaky path ("" = not fused)
+        self.slope = slope
         self.readout = readout
         self.beta = beta
         k = arch.kernel_size
@@ -171,7 +177,11 @@ class SpikingNet(nn.Module):
         num_steps: int,
         synapses: Sequence[Synapse] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Run ``num_steps`` time steps.
+        """Run ``num_steps`` time steps, layer by layer.
+
+        A feedforward network needs no step-by-step interleaving of layers: each weight layer
+        is applied to all steps at once, and only the neuron recurrence loops over time (fused
+        into one autograd node for Leaky neurons, snnTorch's own modules otherwise).
 
         Args:
             x_seq: (T, B, ...) encoded input, or (1, B, ...) for direct encoding, where the
@@ -181,37 +191,47 @@ class SpikingNet(nn.Module):
                 default: the float layers themselves.
 
         Returns:
-            The readout (B, n_outputs): output membrane averaged over time, or spike counts;
-            and the input events per weight layer and step, (T, n_layers).
+            The readout (B, n_outputs): output membrane averaged over time, or spike counts
+            per step; and the input events per weight layer and step, (T, n_layers).
         """
         syn = list(synapses) if synapses is not None else list(self.weights)
         steps_in, batch = x_seq.shape[0], x_seq.shape[1]
-        flat = self._shape_input(x_seq.reshape(steps_in * batch, *x_seq.shape[2:]))
-        # The first layer has no recurrence: one call over all steps at once.
-        first = syn[0](flat)
-        first = first.reshape(steps_in, batch, *first.shape[1:])
-        nz = (x_seq != 0).reshape(steps_in, -1).sum(dim=1).to(torch.float64)
         events = torch.zeros(num_steps, self.n_layers, dtype=torch.float64)
+        nz = (x_seq != 0).reshape(steps_in, -1).sum(dim=1).to(torch.float64)
         events[:, 0] = nz if steps_in > 1 else nz[0]
-        states: list[tuple[torch.Tensor, ...] | None] = [None] * len(self.neurons)
-        out_mem: torch.Tensor | None = None
-        readout = None
-        for t in range(num_steps):
-            cur = first[t if steps_in > 1 else 0]
-            for i in range(self.n_layers):
-                if i > 0:
-                    cur = syn[i](spk)  # noqa: F821  (spk of the previous layer)
-                if i == len(self.neurons):  # non-spiking output integrator
-                    out_mem = cur if out_mem is None else self.beta * out_mem + cur
-                    break
-                spk, states[i] = self._step(self.neurons[i], cur, states[i])
-                spk = self._after_neuron(i, spk)
-                if i + 1 < self.n_layers:
-                    events[t, i + 1] = spk.detach().sum(dtype=torch.float64)
-            step_out = out_mem if self.readout == "membrane" else spk
-            readout = step_out if readout is None else readout + step_out
-        assert readout is not None
-        return readout / num_steps, events
+        h = self._shape_input(x_seq.reshape(steps_in * batch, *x_seq.shape[2:]))
+        for i in range(self.n_layers):
+            cur = syn[i](h)
+            cur = cur.reshape(-1, batch, *cur.shape[1:])
+            if cur.shape[0] != num_steps:  # direct encoding: the same current every step
+                cur = cur.expand(num_steps, *cur.shape[1:])
+            if i == len(self.neurons):  # non-spiking output integrator
+                return integrate_mean(cur, self.beta), events
+            spk = self._neuron_over_time(self.neurons[i], cur)
+            spk = self._after_neuron(i, spk.reshape(num_steps * batch, *spk.shape[2:]))
+            if i + 1 < self.n_layers:
+                events[:, i + 1] = (
+                    spk.detach().reshape(num_steps, -1).sum(dim=1, dtype=torch.float64)
+                )
+            h = spk
+        return spk.reshape(num_steps, batch, -1).mean(dim=0), events
+
+    def _neuron_over_time(self, neuron: nn.Module, cur: torch.Tensor) -> torch.Tensor:
+        if type(neuron) is snn.Leaky and self.surrogate in SURROGATES:
+            return leaky_over_time(
+                cur,
+                beta=float(neuron.beta.clamp(0, 1)),
+                threshold=float(neuron.threshold),
+                reset=neuron.reset_mechanism,
+                surrogate=self.surrogate,
+                slope=self.slope,
+            )
+        states: tuple[torch.Tensor, ...] | None = None
+        out = []
+        for t in range(cur.shape[0]):
+            spk, states = self._step(neuron, cur[t], states)
+            out.append(spk)
+        return torch.stack(out)
 
     @staticmethod
     def _step(

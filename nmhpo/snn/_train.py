@@ -53,6 +53,8 @@ def build_network(arch: Architecture, params: dict[str, Any]) -> SpikingNet:
         reset=str(params["reset"]),
         spike_grad=make_surrogate(str(params["surrogate"]), float(params["surrogate_slope"])),
         readout=str(params["readout"]),
+        surrogate=str(params["surrogate"]),
+        slope=float(params["surrogate_slope"]),
     )
 
 
@@ -132,7 +134,7 @@ def train(data: TaskData, params: dict[str, Any], seed: int) -> TrainedModel:
     if params["optimizer"] == "sgd":
         optimizer: torch.optim.Optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
     else:
-        optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+        optimizer = torch.optim.Adam(net.parameters(), lr=lr, fused=True)
     loss_fn = _loss_fn(data)
     x_train = torch.from_numpy(data.x_train)
     y_train = _targets(data.y_train, data)
