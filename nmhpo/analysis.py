@@ -44,12 +44,14 @@ def trial_record(trial: FrozenTrial, names: list[str]) -> dict[str, Any]:
     attrs = trial.user_attrs
     for key, value in attrs.get("metrics", {}).items():
         row.setdefault(f"metric_{key}", value)
-    for key in ("train_time_s", "eval_time_s", "hw_time_s", "training_seed"):
-        if key in attrs:
-            row[key] = attrs[key]
-    for comp, value in attrs.get("energy_breakdown_pj", {}).items():
+    run = attrs.get("run", {})
+    for key in ("trained", "train_time_s", "eval_time_s", "hw_time_s", "training_seed"):
+        if key in run:
+            row[key] = run[key]
+    breakdown = attrs.get("breakdown", {})
+    for comp, value in breakdown.get("energy_pj", {}).items():
         row[f"energy_pj_{comp}"] = value
-    for comp, value in attrs.get("area_breakdown_um2", {}).items():
+    for comp, value in breakdown.get("area_um2", {}).items():
         row[f"area_um2_{comp}"] = value
     if "fail_reason" in attrs:
         row["fail_reason"] = attrs["fail_reason"]

@@ -70,6 +70,8 @@ class StudySection(BaseModel):
     objectives: list[Objective] = Field(min_length=1)
     torch_threads: int = Field(default=1, ge=1, le=256)
     max_failures: int = Field(default=5, ge=1)
+    #: Reuse a software point's trained network for every hardware point (train once).
+    reuse_models: bool = True
 
 
 class TaskSection(BaseModel):

@@ -139,26 +139,33 @@ def evaluate_point(
         "spikes_per_inference": scored.spikes_per_inference,
         "n_pe": float(price["n_pe"]),
     }
+    # Four user attrs per trial: each is one SQLite transaction, so fewer, larger ones.
     attrs = {
         "metrics": metrics,
-        "energy_breakdown_pj": price["energy_breakdown_pj"],
-        "energy_by_layer_pj": price["energy_by_layer_pj"],
-        "area_breakdown_um2": price["area_breakdown_um2"],
-        "n_tiles": price["n_tiles"],
-        "activity": scored.activity,
-        "activity_per_step": scored.activity_per_step,
-        "layers": [list(shape) for shape in model.arch.crossbar_layers()],
-        "software": software,
-        "hardware": knobs,
-        "inference": cfg.hardware.inference,
-        "training_seed": seed,
-        "model_key": key,
-        "trained": trained_now,
-        "train_time_s": model.train_time_s if trained_now else 0.0,
-        "epochs_run": model.epochs_run,
-        "eval_time_s": scored.eval_time_s,
-        "hw_time_s": hw_time,
-        "final_loss": model.final_loss,
+        "breakdown": {
+            "energy_pj": price["energy_breakdown_pj"],
+            "area_um2": price["area_breakdown_um2"],
+            "energy_by_layer_pj": price["energy_by_layer_pj"],
+            "n_tiles": price["n_tiles"],
+        },
+        "point": {
+            "software": software,
+            "hardware": knobs,
+            "inference": cfg.hardware.inference,
+            "layers": [list(shape) for shape in model.arch.crossbar_layers()],
+            "activity": scored.activity,
+            "activity_per_step": scored.activity_per_step,
+        },
+        "run": {
+            "trained": trained_now,
+            "model_key": key,
+            "training_seed": seed,
+            "train_time_s": model.train_time_s if trained_now else 0.0,
+            "epochs_run": model.epochs_run,
+            "final_loss": model.final_loss,
+            "eval_time_s": scored.eval_time_s,
+            "hw_time_s": hw_time,
+        },
     }
     return PointResult(metrics=metrics, attrs=attrs)
 

@@ -272,7 +272,9 @@ def run_study(
     n_before = existing
     if done < target:
         study.optimize(
-            Objective(cfg, ModelStore(cfg.cache_dir / "models")),
+            Objective(
+                cfg, ModelStore(cfg.cache_dir / "models") if cfg.study.reuse_models else None
+            ),
             n_trials=None,
             timeout=timeout_s,
             catch=(Exception,),

@@ -77,7 +77,7 @@ BAD = [
     ('name = "tiny"', 'name = "bad name!"', "study.name: expected letters"),
     ('name = "energy_uj"', 'name = "energy_joules"', "study.objectives[1].name: expected one of"),
     ('direction = "minimize"', 'direction = "down"', "study.objectives[1].direction"),
-    ('name = "digits"', 'name = "imagenet"', "task.name: expected one of digits; got 'imagenet'"),
+    ('name = "digits"', 'name = "imagenet"', "task.name: expected one of digits, bragg"),
     ('preset = "spikesim-65nm"', 'preset = "nope"', "hardware.preset: unknown hardware preset"),
     ('preset = "spikesim-65nm"', 'preset = "spikesim-65nm"\nadc_bits = 40', "hardware.adc_bits"),
     ('preset = "spikesim-65nm"', 'preset = "spikesim-65nm"\ndevice = "pcm"', "hardware.device"),

@@ -43,10 +43,11 @@ def test_tiny_study_end_to_end_into_sqlite(tiny_study: Path) -> None:
         assert accuracy > 0.3  # two short epochs already beat chance (0.1) on digits
         attrs = trial.user_attrs
         assert attrs["metrics"]["energy_uj"] == pytest.approx(energy)
-        assert sum(attrs["energy_breakdown_pj"].values()) == pytest.approx(energy * 1e6)
-        assert attrs["train_time_s"] > 0
-        assert attrs["hardware"]["xbar_size"] == trial.params["xbar_size"]
-        assert len(attrs["activity"]) == 2 and all(0 <= a <= 1 for a in attrs["activity"])
+        assert sum(attrs["breakdown"]["energy_pj"].values()) == pytest.approx(energy * 1e6)
+        assert attrs["metrics"]["train_time_s"] > 0
+        assert attrs["point"]["hardware"]["xbar_size"] == trial.params["xbar_size"]
+        activity = attrs["point"]["activity"]
+        assert len(activity) == 2 and all(0 <= a <= 1 for a in activity)
     assert summary.pareto and all(t.state == TrialState.COMPLETE for t in summary.pareto)
 
 
@@ -188,8 +189,8 @@ def test_hardware_points_of_one_software_point_reuse_one_trained_network(
     cfg = load_config(_write(tmp_path, text))
     run_study(cfg)
     trials = load_existing(cfg).trials
-    assert [t.user_attrs["trained"] for t in trials] == [True, False, False, False]
-    assert len({t.user_attrs["model_key"] for t in trials}) == 1
+    assert [t.user_attrs["run"]["trained"] for t in trials] == [True, False, False, False]
+    assert len({t.user_attrs["run"]["model_key"] for t in trials}) == 1
     assert len(list((tmp_path / "nmhpo-cache" / "models").glob("*.pt"))) == 1
     # Same network, different hardware: the scores differ only through the hardware.
     assert len({(t.params["xbar_size"], t.params["adc_bits"]) for t in trials}) == 4
