@@ -15,8 +15,10 @@ from nmhpo.tasks._base import (
 )
 from nmhpo.tasks._bragg import BRAGG
 from nmhpo.tasks._digits import DIGITS
+from nmhpo.tasks._pbl import PBL
+from nmhpo.tasks._ptycho import PTYCHO
 
-TASKS: dict[str, TaskInfo] = {t.name: t for t in (DIGITS, BRAGG)}
+TASKS: dict[str, TaskInfo] = {t.name: t for t in (DIGITS, BRAGG, PTYCHO, PBL)}
 
 
 def get_task(name: str) -> TaskInfo:
