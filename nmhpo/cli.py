@@ -106,6 +106,18 @@ def validate(study: StudyArg) -> None:
         )
 
 
+WorkersOpt = Annotated[
+    int, typer.Option("--workers", min=1, help="Worker processes on this machine.")
+]
+MaxFailuresOpt = Annotated[
+    int | None,
+    typer.Option("--max-failures", min=1, help="Stop after K failed trials in a row."),
+]
+TimeoutOpt = Annotated[
+    float | None, typer.Option("--timeout", min=0, help="Start no trial after S seconds.")
+]
+
+
 @app.command()
 def run(
     study: StudyArg,
@@ -113,10 +125,10 @@ def run(
         int | None, typer.Option("--n-trials", min=1, help="Completed trials to reach.")
     ] = None,
     storage: StorageOpt = None,
-    timeout: Annotated[
-        float | None, typer.Option("--timeout", min=0, help="Start no trial after S seconds.")
-    ] = None,
+    timeout: TimeoutOpt = None,
     study_name: StudyNameOpt = None,
+    workers: WorkersOpt = 1,
+    max_failures: MaxFailuresOpt = None,
 ) -> None:
     """Run a study, or resume it until n_trials completed trials exist."""
     import optuna
@@ -128,11 +140,13 @@ def run(
         TimeElapsedColumn,
     )
 
-    from nmhpo.study import run_study
+    from nmhpo.study import count_complete, run_study
 
     _quiet_optuna(optuna)
     with _errors():
-        cfg = _load(study, storage, study_name).with_overrides(n_trials=n_trials)
+        cfg = _load(study, storage, study_name).with_overrides(
+            n_trials=n_trials, max_failures=max_failures
+        )
         progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -142,20 +156,24 @@ def run(
             console=err,
             transient=False,
         )
-        bar = progress.add_task(cfg.study.name, total=cfg.study.n_trials, last="")
+        label = cfg.study.name + (f" ({workers} workers)" if workers > 1 else "")
+        bar = progress.add_task(label, total=cfg.study.n_trials, last="")
 
         def started(done: int, target: int) -> None:
             progress.update(bar, completed=done, total=target)
 
         def after_trial(study_obj: optuna.Study, trial: FrozenTrial) -> None:
-            from nmhpo.study import count_complete
-
             progress.update(bar, completed=count_complete(study_obj), last=_trial_line(trial, cfg))
 
         try:
             with progress:
                 summary = run_study(
-                    cfg, timeout_s=timeout, callbacks=[after_trial], on_start=started
+                    cfg,
+                    timeout_s=timeout,
+                    callbacks=[after_trial],
+                    on_start=started,
+                    on_progress=started,
+                    workers=workers,
                 )
         except KeyboardInterrupt:
             err.print("interrupted: the running trial is marked failed; run again to resume")
@@ -169,6 +187,43 @@ def run(
     if summary.stopped_reason:
         out.print(f"stopped early ({summary.stopped_reason}); run again to continue")
     out.print(_pareto_table(summary.pareto, summary.objective_names, summary.directions))
+
+
+@app.command()
+def worker(
+    study: StudyArg,
+    storage: StorageOpt = None,
+    timeout: TimeoutOpt = None,
+    study_name: StudyNameOpt = None,
+    max_failures: MaxFailuresOpt = None,
+) -> None:
+    """Join a study as one worker (what a SLURM array, mpirun or a Kubernetes job starts).
+
+    Every worker runs trials until the study has n_trials complete ones; with PostgreSQL
+    storage the workers may run on many machines.
+    """
+    import optuna
+
+    from nmhpo.study import run_study
+
+    _quiet_optuna(optuna)
+    with _errors():
+        cfg = _load(study, storage, study_name).with_overrides(max_failures=max_failures)
+
+        def log_trial(study_obj: optuna.Study, trial: FrozenTrial) -> None:
+            err.print(_trial_line(trial, cfg), highlight=False, markup=False)
+
+        try:
+            summary = run_study(cfg, timeout_s=timeout, callbacks=[log_trial], requeue=False)
+        except KeyboardInterrupt:
+            err.print("interrupted: the running trial is marked failed")
+            raise typer.Exit(130) from None
+    out.print(
+        f"worker done: study {summary.study_name!r} has {summary.n_complete}/"
+        f"{summary.n_target} complete trials ({summary.n_new} started here); "
+        f"storage {summary.storage}",
+        highlight=False,
+    )
 
 
 class _TrialFailureFilter(logging.Filter):

@@ -72,6 +72,8 @@ class StudySection(BaseModel):
     max_failures: int = Field(default=5, ge=1)
     #: Reuse a software point's trained network for every hardware point (train once).
     reuse_models: bool = True
+    #: Seconds between heartbeats of a running trial; silent for 3 of them, it is re-run.
+    heartbeat_s: int = Field(default=60, ge=1, le=3600)
 
 
 class TaskSection(BaseModel):
@@ -304,7 +306,11 @@ class StudyConfig(BaseModel):
             study = StudySection.model_validate({**self.study.model_dump(), **fields})
         except ValidationError as exc:
             key, _, problem = _describe(exc).partition(": ")
-            option = {"name": "--study-name", "n_trials": "--n-trials"}.get(key, key)
+            option = {
+                "name": "--study-name",
+                "n_trials": "--n-trials",
+                "max_failures": "--max-failures",
+            }.get(key, key)
             raise ConfigError(f"{option}: {problem}") from None
         return self.model_copy(update={"study": study})
 

@@ -170,20 +170,45 @@ def evaluate_point(
     return PointResult(metrics=metrics, attrs=attrs)
 
 
+def _skip_if_grid_point_taken(trial: optuna.Trial) -> None:
+    """A grid point is evaluated once: if it is complete, or running in a trial with a lower
+    number (the one that goes on), this trial is pruned before any training. Races between
+    workers and the GridSampler's fallback after a crash can otherwise repeat a point."""
+    import optuna
+    from optuna.trial import TrialState
+
+    params = trial.params
+    for other in trial.study.get_trials(
+        deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)
+    ):
+        if other.number == trial.number or other.params != params:
+            continue
+        if other.state == TrialState.COMPLETE or other.number < trial.number:
+            raise optuna.TrialPruned(f"grid point already taken by trial {other.number}")
+
+
 class Objective:
     """The callable Optuna runs. It records the reason of any failure in the trial's user
     attrs before re-raising, so the study loop can mark the trial FAIL and go on."""
 
-    def __init__(self, cfg: StudyConfig, store: ModelStore | None = None) -> None:
+    def __init__(
+        self, cfg: StudyConfig, store: ModelStore | None = None, *, grid: bool = False
+    ) -> None:
         self.cfg = cfg
         self.store = store
+        self.grid = grid
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, ...]:
+        cpu_start = time.process_time()
         try:
             software, hardware = suggest(trial, self.cfg)
+            if self.grid:
+                _skip_if_grid_point_taken(trial)
             result = evaluate_point(self.cfg, software, hardware, self.store)
+            result.attrs["run"]["cpu_s"] = time.process_time() - cpu_start
         except Exception as exc:
-            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}")
+            if type(exc).__name__ != "TrialPruned":
+                trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}")
             raise
         for key, value in result.attrs.items():
             trial.set_user_attr(key, value)

@@ -8,6 +8,9 @@ space), so a resumed run can never silently mix two different searches.
 from __future__ import annotations
 
 import logging
+import os
+import random
+import signal
 import time
 import warnings
 from collections.abc import Callable
@@ -20,7 +23,7 @@ import numpy as np
 from nmhpo import __version__
 from nmhpo.analysis import pareto_trials
 from nmhpo.config import StudyConfig, check_storage_url, mask_url
-from nmhpo.errors import StorageError, StudyStoppedError
+from nmhpo.errors import NmhpoError, StorageError, StudyStoppedError
 from nmhpo.space import grid_levels
 
 if TYPE_CHECKING:
@@ -31,23 +34,24 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Seconds between heartbeats of a running trial, and silence after which it counts as dead
-#: and is re-run. Long enough not to trip on a busy SQLite file (optuna#4234).
-HEARTBEAT_INTERVAL_S = 60
-GRACE_PERIOD_S = 180
+#: A running trial whose heartbeat is silent for this many intervals counts as dead (its
+#: worker was killed) and is re-run. Generous, not to fail live trials on a busy SQLite file
+#: (optuna#4234); the interval itself is [study].heartbeat_s.
+GRACE_INTERVALS = 3
 
 TrialCallback = Callable[["optuna.Study", "FrozenTrial"], None]
 
 
-def open_storage(url: str, *, must_exist: bool = False) -> RDBStorage:
+def open_storage(url: str, *, must_exist: bool = False, heartbeat_s: int = 60) -> RDBStorage:
     """An RDB storage with heartbeats and, for SQLite, a lock timeout.
 
     Args:
         url: SQLAlchemy URL.
         must_exist: for readers (report, dashboard): refuse to create a new SQLite file.
+        heartbeat_s: seconds between heartbeats of a running trial.
     """
     import optuna
-    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
     problem = check_storage_url(url)
     if problem:
@@ -63,37 +67,47 @@ def open_storage(url: str, *, must_exist: bool = False) -> RDBStorage:
             )
     else:
         engine_kwargs["pool_pre_ping"] = True
-    try:
-        with warnings.catch_warnings():
-            # Heartbeats are marked experimental in Optuna 5; they are what makes a killed
-            # worker's trial re-run, so nmhpo depends on them deliberately.
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
-                url,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=HEARTBEAT_INTERVAL_S,
-                grace_period=GRACE_PERIOD_S,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=3
-                ),
-            )
-    except (SQLAlchemyError, ImportError, OSError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise StorageError(f"cannot open storage {mask_url(url)}: {reason}") from None
+    last: Exception | None = None
+    for attempt in range(5):
+        try:
+            with warnings.catch_warnings():
+                # Heartbeats are marked experimental in Optuna 5; they are what makes a killed
+                # worker's trial re-run, so nmhpo depends on them deliberately.
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=heartbeat_s,
+                    grace_period=GRACE_INTERVALS * heartbeat_s,
+                    heartbeat_stale_trial_callback=(
+                        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
+                    ),
+                )
+        except IntegrityError as exc:
+            # Workers starting together on an empty PostgreSQL database race to create the
+            # tables (duplicate key in pg_type): the loser waits and finds them made.
+            last = exc
+            time.sleep(0.2 * (attempt + 1) + random.random() * 0.3)
+        except (SQLAlchemyError, ImportError, OSError) as exc:
+            last = exc
+            break
+    reason = str(last).splitlines()[0] if str(last) else type(last).__name__
+    raise StorageError(f"cannot open storage {mask_url(url)}: {mask_url(reason)}")
 
 
-def derived_seed(seed: int, n_existing: int) -> int:
+def derived_seed(seed: int, n_existing: int, worker: int = 0) -> int:
     """Sampler seed for a (re)start: a resumed seeded sampler must not replay its first
-    suggestions, so the seed depends on how many trials already exist."""
-    return int(np.random.SeedSequence([seed, n_existing]).generate_state(1)[0])
+    suggestions, and parallel workers must not propose the same points, so the seed depends on
+    how many trials already exist and on the worker."""
+    return int(np.random.SeedSequence([seed, n_existing, worker]).generate_state(1)[0])
 
 
-def make_sampler(cfg: StudyConfig, n_existing: int = 0) -> BaseSampler:
-    """The sampler [study].sampler names, seeded for this (re)start."""
+def make_sampler(cfg: StudyConfig, n_existing: int = 0, worker: int = 0) -> BaseSampler:
+    """The sampler [study].sampler names, seeded for this (re)start and worker."""
     import optuna.samplers as s
 
     name = cfg.study.sampler
-    seed = derived_seed(cfg.study.seed, n_existing)
+    seed = derived_seed(cfg.study.seed, n_existing, worker)
     n_startup = min(10, max(4, cfg.study.n_trials // 3))
     if name == "tpe":
         return s.TPESampler(seed=seed, n_startup_trials=n_startup)
@@ -110,7 +124,9 @@ def make_sampler(cfg: StudyConfig, n_existing: int = 0) -> BaseSampler:
         # study, so the same seed continues the sequence on resume instead of restarting it.
         return s.QMCSampler(seed=cfg.study.seed, scramble=True, warn_independent_sampling=False)
     if name == "grid":
-        return s.GridSampler(grid_levels(cfg), seed=seed)
+        # NOTE: the same seed in every process: GridSampler shuffles its grid with it and maps
+        # trial number k to grid point k, so all workers and resumes must agree on the order.
+        return s.GridSampler(grid_levels(cfg), seed=cfg.study.seed)
     raise ValueError(f"unknown sampler {name!r}")  # config validation makes this unreachable
 
 
@@ -172,7 +188,7 @@ def load_existing(cfg: StudyConfig, storage_url: str | None = None) -> optuna.St
     import optuna
 
     url = storage_url or cfg.storage_url()
-    storage = open_storage(url, must_exist=True)
+    storage = open_storage(url, must_exist=True, heartbeat_s=cfg.study.heartbeat_s)
     try:
         return optuna.load_study(study_name=cfg.study.name, storage=storage)
     except KeyError:
@@ -228,6 +244,106 @@ class _FailureGuard:
         elif trial.state == TrialState.COMPLETE:
             self.streak = 0
 
+    def message(self, name: str) -> str:
+        return (
+            f"study {name!r} stopped after {self.streak} failed trials in a row "
+            f"(last: {self.last_reason})"
+        )
+
+
+def _grid_key(params: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, repr(v)) for k, v in params.items()))
+
+
+def requeue_failed_grid_points(study: optuna.Study) -> int:
+    """Queue again every grid point whose only trials failed (a Ctrl-C, a diverged run): the
+    GridSampler counts a failed point as visited and would never return to it."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    alive = {
+        _grid_key(t.params)
+        for t in trials
+        if t.state in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+    }
+    queued = 0
+    for t in trials:
+        key = _grid_key(t.params)
+        if t.state == TrialState.FAIL and t.params and key not in alive:
+            study.enqueue_trial(t.params, skip_if_exists=False)
+            alive.add(key)
+            queued += 1
+    return queued
+
+
+def _work(
+    cfg: StudyConfig,
+    *,
+    worker: int,
+    callbacks: list[TrialCallback],
+    deadline: float | None,
+) -> _FailureGuard:
+    """One worker's loop: trials until the study has n_trials complete ones. Shared by
+    `run_study` (in this process or in spawned ones) and `nmhpo worker` on other machines."""
+    import optuna
+    import torch  # noqa: I001  (after validation and storage: a bad file never pays for torch)
+    from optuna.study import MaxTrialsCallback
+    from optuna.trial import TrialState
+
+    from nmhpo.objective import Objective
+    from nmhpo.snn import ModelStore
+
+    torch.set_num_threads(cfg.study.torch_threads)
+    storage = open_storage(cfg.storage_url(), heartbeat_s=cfg.study.heartbeat_s)
+    study = create_or_load(cfg, storage)
+    study.sampler = make_sampler(cfg, len(study.get_trials(deepcopy=False)), worker)
+    store = ModelStore(cfg.cache_dir / "models") if cfg.study.reuse_models else None
+    objective = Objective(cfg, store, grid=cfg.study.sampler == "grid")
+    guard = _FailureGuard(cfg.study.max_failures)
+    target = cfg.study.n_trials
+    while True:
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            break
+        study.optimize(
+            objective,
+            n_trials=None,
+            timeout=remaining,
+            catch=(Exception,),
+            callbacks=[
+                MaxTrialsCallback(target, states=(TrialState.COMPLETE,)),
+                guard,
+                *callbacks,
+            ],
+        )
+        if guard.tripped or count_complete(study) >= target:
+            break
+        # Short of the target with nothing left to start: wait for trials still running
+        # elsewhere, or for a killed worker's trial to go stale and be queued again.
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        if not running and not waiting:
+            if cfg.study.sampler == "grid":
+                break  # every grid point has been tried; failed ones stay failed
+            continue
+        time.sleep(min(cfg.study.heartbeat_s, 5))
+        optuna.storages.fail_stale_trials(study)
+    return guard
+
+
+def _spawned_worker(cfg: StudyConfig, worker: int, deadline_s: float | None, errors: Any) -> None:
+    logging.getLogger("optuna").setLevel(logging.WARNING)
+    deadline = None if deadline_s is None else time.monotonic() + deadline_s
+    try:
+        guard = _work(cfg, worker=worker, callbacks=[], deadline=deadline)
+    except KeyboardInterrupt:
+        return
+    except NmhpoError as exc:
+        errors.put(str(exc))
+        return
+    if guard.tripped:
+        errors.put(guard.message(cfg.study.name))
+
 
 def run_study(
     cfg: StudyConfig,
@@ -235,55 +351,76 @@ def run_study(
     timeout_s: float | None = None,
     callbacks: list[TrialCallback] | None = None,
     on_start: Callable[[int, int], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    workers: int = 1,
+    requeue: bool = True,
 ) -> RunSummary:
     """Run (or resume) ``cfg``'s study until ``n_trials`` completed trials exist.
 
     Args:
         cfg: the validated study.
-        timeout_s: stop starting new trials after this many seconds.
-        callbacks: called after every trial (e.g. a progress bar).
+        timeout_s: start no trial after this many seconds.
+        callbacks: called after every trial of this process (e.g. a progress bar).
         on_start: called once with (completed trials already stored, target).
+        on_progress: with several workers, called about every second with (complete, target).
+        workers: worker processes; 1 runs the trials in this process.
+        requeue: queue failed grid points again (off for `nmhpo worker`, which joins a study
+            whose owner does this).
 
     Raises:
         StorageError: the storage cannot be opened or holds an incompatible study.
         StudyStoppedError: ``max_failures`` trials failed in a row.
     """
-    from optuna.study import MaxTrialsCallback
+    import multiprocessing
+
     from optuna.trial import TrialState
 
-    from nmhpo.objective import Objective
-    from nmhpo.snn import ModelStore
-
     url = cfg.storage_url()
-    storage = open_storage(url)
+    storage = open_storage(url, heartbeat_s=cfg.study.heartbeat_s)
     study = create_or_load(cfg, storage)
-    existing = len(study.get_trials(deepcopy=False))
-    study.sampler = make_sampler(cfg, existing)
+    if requeue and cfg.study.sampler == "grid":
+        queued = requeue_failed_grid_points(study)
+        if queued:
+            logger.info("queued %d failed grid points again", queued)
+    n_before = len(study.get_trials(deepcopy=False))
     done = count_complete(study)
     target = cfg.study.n_trials
     if on_start is not None:
         on_start(done, target)
-
-    import torch  # after validation and storage: a bad file never pays torch's import
-
-    torch.set_num_threads(cfg.study.torch_threads)
-    guard = _FailureGuard(cfg.study.max_failures)
     start = time.perf_counter()
-    n_before = existing
-    if done < target:
-        study.optimize(
-            Objective(
-                cfg, ModelStore(cfg.cache_dir / "models") if cfg.study.reuse_models else None
-            ),
-            n_trials=None,
-            timeout=timeout_s,
-            catch=(Exception,),
-            callbacks=[
-                MaxTrialsCallback(target, states=(TrialState.COMPLETE,)),
-                guard,
-                *(callbacks or []),
-            ],
-        )
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    stopped: list[str] = []
+    if done < target and workers <= 1:
+        guard = _work(cfg, worker=0, callbacks=list(callbacks or []), deadline=deadline)
+        if guard.tripped:
+            stopped.append(guard.message(cfg.study.name))
+    elif done < target:
+        ctx = multiprocessing.get_context("spawn")
+        errors = ctx.Queue()
+        procs = [
+            ctx.Process(target=_spawned_worker, args=(cfg, i, timeout_s, errors), daemon=False)
+            for i in range(workers)
+        ]
+        for proc in procs:
+            proc.start()
+        try:
+            while any(p.is_alive() for p in procs):
+                for p in procs:
+                    p.join(timeout=1.0 / len(procs))
+                if on_progress is not None:
+                    on_progress(count_complete(study), target)
+        except KeyboardInterrupt:
+            for p in procs:
+                if p.is_alive() and p.pid is not None:
+                    os.kill(p.pid, signal.SIGINT)
+            for p in procs:
+                p.join(timeout=30)
+            raise
+        while not errors.empty():
+            stopped.append(errors.get())
+        crashed = [p.exitcode for p in procs if p.exitcode not in (0, None)]
+        if crashed:
+            logger.warning("%d worker process(es) exited with codes %s", len(crashed), crashed)
     trials = study.get_trials(deepcopy=False)
     new = trials[n_before:]
     summary = RunSummary(
@@ -296,14 +433,11 @@ def run_study(
         wall_time_s=time.perf_counter() - start,
         objective_names=[o.name for o in cfg.study.objectives],
         directions=[o.resolved_direction for o in cfg.study.objectives],
-        sampler=type(study.sampler).__name__,
+        sampler=type(make_sampler(cfg)).__name__,
         pareto=pareto_trials(study),
     )
-    if guard.tripped:
-        raise StudyStoppedError(
-            f"study {cfg.study.name!r} stopped after {guard.streak} failed trials in a row "
-            f"(last: {guard.last_reason}); {summary.n_complete}/{target} trials complete"
-        )
+    if stopped:
+        raise StudyStoppedError(stopped[0] + f"; {summary.n_complete}/{target} trials complete")
     if summary.n_complete < target:
         summary.stopped_reason = "timeout" if timeout_s is not None else "stopped"
     return summary

@@ -1,0 +1,222 @@
+"""Real processes and real databases: parallel workers, crash recovery, PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from tests.conftest import tiny_study_text
+
+pytestmark = pytest.mark.slow
+
+CMD = [sys.executable, "-m", "nmhpo"]
+
+
+def _grid_study(tmp_path: Path, storage: str | None = None, heartbeat: int = 1) -> Path:
+    # 16 grid points (lr 2 x steps 2 x encoding 2 x xbar 2; adc fixed), quick trials.
+    text = tiny_study_text(sampler="grid", n_trials=16)
+    text = text.replace(
+        'adc_bits = { type = "int", low = 3, high = 5, grid = [3, 5] }', "adc_bits = 4"
+    )
+    extra = f"heartbeat_s = {heartbeat}"
+    if storage:
+        extra += f'\nstorage = "{storage}"'
+    text = text.replace("seed = 0", f"seed = 0\n{extra}")
+    path = tmp_path / "grid.toml"
+    path.write_text(text)
+    return path
+
+
+def _trials(storage: str) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name="tiny", storage=storage).get_trials(deepcopy=False)
+
+
+def _assert_every_grid_point_once(trials: list[optuna.trial.FrozenTrial], n: int) -> None:
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    keys = Counter(tuple(sorted(t.params.items())) for t in complete)
+    assert len(complete) == n
+    assert len(keys) == n and set(keys.values()) == {1}, keys
+
+
+def test_two_workers_share_sqlite_without_lock_errors(tmp_path: Path) -> None:
+    path = _grid_study(tmp_path)
+    result = subprocess.run(
+        [*CMD, "run", str(path), "--workers", "2"], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr
+    assert "locked" not in result.stderr
+    trials = _trials(f"sqlite:///{tmp_path / 'nmhpo-studies.db'}")
+    _assert_every_grid_point_once(trials, 16)
+    assert not [t for t in trials if t.state == TrialState.FAIL]
+    # both software-point models were trained once and shared through the disk cache
+    trained = [
+        t for t in trials if t.state == TrialState.COMPLETE and t.user_attrs["run"]["trained"]
+    ]
+    assert len(trained) <= 8 + 2  # 8 software points; a race may train one twice per worker
+
+
+def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    path = _grid_study(tmp_path, heartbeat=1)
+    storage = f"sqlite:///{tmp_path / 'nmhpo-studies.db'}"
+    rng = random.Random(7)
+    seen: dict[int, tuple[float, ...]] = {}
+    kills = 0
+    for _ in range(4):
+        proc = subprocess.Popen(
+            [*CMD, "run", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        time.sleep(rng.uniform(2.0, 5.0))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait(timeout=30)
+        if Path(storage.removeprefix("sqlite:///")).exists():
+            for t in _trials(storage):
+                if t.state == TrialState.COMPLETE:
+                    assert seen.setdefault(t.number, tuple(t.values)) == tuple(t.values)
+    assert kills >= 2, "the study finished too fast to be killed; make it longer"
+    done = subprocess.run([*CMD, "run", str(path)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    trials = _trials(storage)
+    _assert_every_grid_point_once(trials, 16)
+    for t in trials:
+        if t.number in seen:
+            assert t.state == TrialState.COMPLETE and tuple(t.values) == seen[t.number]
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+
+
+def test_max_failures_stops_with_a_clear_message(tmp_path: Path) -> None:
+    text = tiny_study_text(n_trials=5).replace(
+        'lr = { type = "float", low = 0.005, high = 0.05, log = true, grid = [0.01, 0.03] }',
+        "lr = 1e20",
+    )
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    result = subprocess.run(
+        [*CMD, "run", str(path), "--max-failures", "2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2
+    assert "stopped after 2 failed trials in a row" in result.stderr
+    assert "training diverged" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+def _pg_bin(name: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    for candidate in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True):
+        return str(candidate)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-q", "postgresql"], check=True, capture_output=True
+    )
+    return _pg_bin(name)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str]:
+    """A real PostgreSQL server on 127.0.0.1, in a temporary directory, stopped afterwards."""
+    # Not under pytest's tmp dir: as root, that is private to root and postgres must run as
+    # its own user.
+    root = Path(tempfile.mkdtemp(prefix="nmhpo-pg-"))
+    data = root / "data"
+    port = _free_port()
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # postgres refuses to run as root
+        shutil.chown(root, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    subprocess.run(
+        [
+            *as_user,
+            _pg_bin("initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "nmhpo",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *as_user,
+            _pg_bin("pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(root / "log"),
+            "-w",
+            "-o",
+            f"-h 127.0.0.1 -p {port} -k {root}",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield f"postgresql://nmhpo:secret@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            [*as_user, _pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "stop"],
+            capture_output=True,
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_two_workers_on_postgresql(tmp_path: Path, postgres: str) -> None:
+    path = _grid_study(tmp_path, storage=postgres, heartbeat=2)
+    result = subprocess.run(
+        [*CMD, "run", str(path), "--workers", "2"], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr
+    assert "secret" not in result.stdout + result.stderr  # the password is masked
+    assert "nmhpo:***@127.0.0.1" in result.stdout
+    _assert_every_grid_point_once(_trials(postgres), 16)
+
+
+def test_worker_joins_a_postgresql_study(tmp_path: Path, postgres: str) -> None:
+    text = tiny_study_text(n_trials=4).replace("seed = 0", f'seed = 0\nstorage = "{postgres}"')
+    text = text.replace('name = "tiny"', 'name = "joined"')
+    path = tmp_path / "joined.toml"
+    path.write_text(text)
+    procs = [
+        subprocess.Popen(
+            [*CMD, "worker", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    study = optuna.load_study(study_name="joined", storage=postgres)
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert 4 <= len(complete) <= 5  # both stop at the target; one may finish a last trial
+    assert all("worker done" in out for out, _ in outputs)
