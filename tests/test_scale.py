@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import random
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -19,6 +15,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from nmhpo._pgserver import postgres_server
 from tests.conftest import tiny_study_text
 
 pytestmark = pytest.mark.slow
@@ -121,75 +118,11 @@ def test_max_failures_stops_with_a_clear_message(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- PostgreSQL
 
 
-def _pg_bin(name: str) -> str:
-    found = shutil.which(name)
-    if found:
-        return found
-    for candidate in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True):
-        return str(candidate)
-    subprocess.run(
-        ["apt-get", "install", "-y", "-q", "postgresql"], check=True, capture_output=True
-    )
-    return _pg_bin(name)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[str]:
-    """A real PostgreSQL server on 127.0.0.1, in a temporary directory, stopped afterwards."""
-    # Not under pytest's tmp dir: as root, that is private to root and postgres must run as
-    # its own user.
-    root = Path(tempfile.mkdtemp(prefix="nmhpo-pg-"))
-    data = root / "data"
-    port = _free_port()
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # postgres refuses to run as root
-        shutil.chown(root, "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    subprocess.run(
-        [
-            *as_user,
-            _pg_bin("initdb"),
-            "-D",
-            str(data),
-            "-U",
-            "nmhpo",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [
-            *as_user,
-            _pg_bin("pg_ctl"),
-            "-D",
-            str(data),
-            "-l",
-            str(root / "log"),
-            "-w",
-            "-o",
-            f"-h 127.0.0.1 -p {port} -k {root}",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        yield f"postgresql://nmhpo:secret@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(
-            [*as_user, _pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "stop"],
-            capture_output=True,
-        )
-        shutil.rmtree(root, ignore_errors=True)
+    """A real PostgreSQL server on 127.0.0.1 in a temporary directory, stopped afterwards."""
+    with postgres_server() as url:
+        yield url
 
 
 def test_two_workers_on_postgresql(tmp_path: Path, postgres: str) -> None:

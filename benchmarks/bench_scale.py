@@ -1,0 +1,171 @@
+"""Study-manager overhead per trial, and throughput with 1 and 2 workers.
+
+(a) Overhead: 1,000 trials (200 for GP, whose cost grows with the trials) of an objective that
+    suggests the quickstart's 8 parameters, stores 4 user attrs like a real trial and returns at
+    once, per sampler and per storage: SQLite as nmhpo opens it (WAL, heartbeats), SQLite with
+    Optuna's defaults (rollback journal, no heartbeats), Optuna's journal file storage (no
+    heartbeat crash recovery), and PostgreSQL (a local server started here).
+(b) Throughput: completed trials per minute of the quickstart study (20 trials, fresh storage
+    and caches) with --workers 1 and --workers 2.
+
+Writes benchmarks/results/scale.json. Goals: overhead <= 2% of a quickstart trial's wall time;
+2 workers >= 1.8x one. Run: .venv/bin/python benchmarks/bench_scale.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import write_result  # noqa: E402
+
+from nmhpo._pgserver import postgres_server  # noqa: E402
+from nmhpo.study import open_storage  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLERS = ("random", "tpe", "nsga2", "nsga3", "qmc", "gp")
+
+
+def sampler(name: str) -> optuna.samplers.BaseSampler:
+    s = optuna.samplers
+    return {
+        "random": lambda: s.RandomSampler(seed=0),
+        "tpe": lambda: s.TPESampler(seed=0, n_startup_trials=10),
+        "nsga2": lambda: s.NSGAIISampler(seed=0, population_size=20),
+        "nsga3": lambda: s.NSGAIIISampler(seed=0, population_size=20),
+        "qmc": lambda: s.QMCSampler(seed=0, scramble=True, warn_independent_sampling=False),
+        "gp": lambda: s.GPSampler(seed=0, n_startup_trials=10),
+    }[name]()
+
+
+def objective(trial: optuna.Trial) -> tuple[float, float]:
+    lr = trial.suggest_float("lr", 1e-3, 3e-2, log=True)
+    beta = trial.suggest_float("beta", 0.5, 0.99)
+    steps = trial.suggest_int("num_steps", 2, 16)
+    trial.suggest_categorical("encoding", ["rate", "direct"])
+    hidden = trial.suggest_categorical("hidden_size", [32, 64, 128, 256])
+    xbar = trial.suggest_categorical("xbar_size", [32, 64, 128])
+    bits = trial.suggest_int("adc_bits", 2, 8)
+    trial.suggest_categorical("weight_bits", [4, 8])
+    for key in ("metrics", "breakdown", "point", "run"):
+        trial.set_user_attr(key, {"x": 1.0, "y": [1, 2, 3]})
+    return beta - lr * steps, hidden * xbar * 2.0**bits * 1e-6
+
+
+def storages(tmp: Path, pg_url: str | None) -> dict[str, Any]:
+    from optuna.storages.journal import JournalFileBackend
+
+    out: dict[str, Any] = {
+        "sqlite_nmhpo": lambda name: open_storage(f"sqlite:///{tmp / name}.db", heartbeat_s=60),
+        "sqlite_optuna_default": lambda name: optuna.storages.RDBStorage(
+            f"sqlite:///{tmp / name}-plain.db"
+        ),
+        "journal_file": lambda name: optuna.storages.JournalStorage(
+            JournalFileBackend(str(tmp / f"{name}.log"))
+        ),
+    }
+    if pg_url is not None:
+        out["postgresql"] = lambda name: open_storage(pg_url, heartbeat_s=60)
+    return out
+
+
+def overhead(n_trials: int, pg_url: str | None) -> dict[str, dict[str, float]]:
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for storage_name, make in storages(Path(tmp), pg_url).items():
+            results[storage_name] = {}
+            for name in SAMPLERS:
+                n = n_trials if name != "gp" else min(n_trials, 200)
+                study = optuna.create_study(
+                    study_name=f"{name}-{storage_name}",
+                    storage=make(f"{name}"),
+                    directions=["maximize", "minimize"],
+                    sampler=sampler(name),
+                )
+                start = time.perf_counter()
+                study.optimize(objective, n_trials=n)
+                ms = (time.perf_counter() - start) / n * 1e3
+                results[storage_name][name] = round(ms, 2)
+                print(f"{storage_name:>22} {name:>6}: {ms:8.2f} ms/trial ({n} trials)")
+    return results
+
+
+def throughput(workers: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        study = Path(tmp) / "quickstart.toml"
+        study.write_text((ROOT / "studies" / "quickstart.toml").read_text())
+        start = time.perf_counter()
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "nmhpo",
+                "--quiet",
+                "run",
+                str(study),
+                "--workers",
+                str(workers),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        seconds = time.perf_counter() - start
+        storage = f"sqlite:///{Path(tmp) / 'nmhpo-studies.db'}"
+        trials = optuna.load_study(study_name="quickstart", storage=storage).trials
+        complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+        trial_s = sorted(t.duration.total_seconds() for t in complete if t.duration)
+        return {
+            "wall_s": round(seconds, 2),
+            "complete": len(complete),
+            "trials_per_min": round(len(complete) / seconds * 60, 1),
+            "median_trial_s": round(trial_s[len(trial_s) // 2], 3),
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="100 trials instead of 1,000")
+    parser.add_argument("--trials", type=int, default=1000)
+    args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore")
+    logging.getLogger("nmhpo").setLevel(logging.WARNING)
+    n = 100 if args.quick else args.trials
+
+    one = throughput(1)
+    two = throughput(2)
+    speedup = one["wall_s"] / two["wall_s"]
+    print(f"quickstart: 1 worker {one}, 2 workers {two}, speedup {speedup:.2f}x")
+    with postgres_server() as pg_url:
+        per_trial = overhead(n, pg_url)
+    trial_ms = one["median_trial_s"] * 1e3
+    default_ms = per_trial["sqlite_nmhpo"]["tpe"]
+    path = write_result(
+        "scale",
+        {
+            "overhead_ms_per_trial": per_trial,
+            "overhead_trials": {"gp": min(n, 200), "others": n},
+            "quickstart_median_trial_s": one["median_trial_s"],
+            "overhead_share_of_quickstart_trial_sqlite_tpe": round(default_ms / trial_ms, 4),
+            "goal_overhead_share": 0.02,
+            "throughput": {"workers_1": one, "workers_2": two},
+            "speedup_2_workers": round(speedup, 2),
+            "goal_speedup_2_workers": 1.8,
+            "cpus": 2,
+        },
+    )
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
