@@ -318,6 +318,7 @@ def _study_summary(
         "hv_at": {str(k): (float(history[k - 1]) if 0 < k <= n else None) for k in ks},
         "final_hv": final,
         "history": history.tolist(),
+        "cpu_history": [cost[t.number] for t in complete],
     }
     if grid_hv is None:
         return summary

@@ -60,6 +60,14 @@ def _load(study: str, storage: str | None = None, study_name: str | None = None)
     return load_config(study).with_overrides(storage=storage, name=study_name)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time (a test runner swaps it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def _print_version(value: bool) -> None:
     if value:
         out.print(f"nmhpo {__version__}")
@@ -81,8 +89,8 @@ def _main(
 ) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     logger = logging.getLogger("nmhpo")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("nmhpo: %(message)s"))
         logger.addHandler(handler)
     logger.setLevel(level)
@@ -131,6 +139,41 @@ def run(
     max_failures: MaxFailuresOpt = None,
 ) -> None:
     """Run a study, or resume it until n_trials completed trials exist."""
+    with _errors():
+        cfg = _load(study, storage, study_name).with_overrides(
+            n_trials=n_trials, max_failures=max_failures
+        )
+    _run_with_progress(cfg, timeout, workers)
+
+
+@app.command()
+def grid(
+    study: StudyArg,
+    storage: StorageOpt = None,
+    timeout: TimeoutOpt = None,
+    workers: WorkersOpt = 1,
+    max_failures: MaxFailuresOpt = None,
+) -> None:
+    """Run the exhaustive grid of a study's space as <name>-grid (resumable, each point once).
+
+    Continuous parameters need grid levels in the study file; integers use their whole range
+    unless they list levels; categorical parameters use their choices.
+    """
+    from nmhpo.space import grid_levels
+    from nmhpo.study import grid_config
+
+    with _errors():
+        cfg = grid_config(_load(study, storage).with_overrides(max_failures=max_failures))
+        levels = grid_levels(cfg)
+    sizes = " x ".join(f"{name} {len(values)}" for name, values in levels.items())
+    out.print(
+        f"grid of {cfg.study.n_trials} points ({sizes}) as study {cfg.study.name!r}",
+        highlight=False,
+    )
+    _run_with_progress(cfg, timeout, workers)
+
+
+def _run_with_progress(cfg: Any, timeout: float | None, workers: int) -> None:
     import optuna
     from rich.progress import (
         BarColumn,
@@ -143,28 +186,25 @@ def run(
     from nmhpo.study import count_complete, run_study
 
     _quiet_optuna(optuna)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[last]}"),
+        console=err,
+        transient=False,
+    )
+    label = cfg.study.name + (f" ({workers} workers)" if workers > 1 else "")
+    bar = progress.add_task(label, total=cfg.study.n_trials, last="")
+
+    def started(done: int, target: int) -> None:
+        progress.update(bar, completed=done, total=target)
+
+    def after_trial(study_obj: optuna.Study, trial: FrozenTrial) -> None:
+        progress.update(bar, completed=count_complete(study_obj), last=_trial_line(trial, cfg))
+
     with _errors():
-        cfg = _load(study, storage, study_name).with_overrides(
-            n_trials=n_trials, max_failures=max_failures
-        )
-        progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[last]}"),
-            console=err,
-            transient=False,
-        )
-        label = cfg.study.name + (f" ({workers} workers)" if workers > 1 else "")
-        bar = progress.add_task(label, total=cfg.study.n_trials, last="")
-
-        def started(done: int, target: int) -> None:
-            progress.update(bar, completed=done, total=target)
-
-        def after_trial(study_obj: optuna.Study, trial: FrozenTrial) -> None:
-            progress.update(bar, completed=count_complete(study_obj), last=_trial_line(trial, cfg))
-
         try:
             with progress:
                 summary = run_study(
@@ -286,23 +326,120 @@ def report(
             help="Folder for the files [default: nmhpo-report/<study> beside the study file].",
         ),
     ] = None,
+    trial: Annotated[
+        int | None, typer.Option("--trial", min=0, help="Trial whose breakdown to plot.")
+    ] = None,
 ) -> None:
-    """Print the Pareto set; write a Pareto-front PNG, trials.csv and pareto.json."""
+    """Pareto table; PNGs (front, with the grid's when <name>-grid exists; hypervolume;
+    importance; a trial's breakdown); CSV and JSON of all trials."""
     from nmhpo.analysis import write_report
-    from nmhpo.study import load_existing
+    from nmhpo.study import find_grid, load_existing
 
     with _errors():
         cfg = _load(study, storage, study_name)
         study_obj = load_existing(cfg)
         folder = out_dir or (cfg.storage_dir or cfg.base_dir) / "nmhpo-report" / cfg.study.name
-        result = write_report(study_obj, folder)
+        result = write_report(study_obj, folder, grid=find_grid(cfg), trial_number=trial)
     out.print(
-        f"study {result.study_name!r}: {result.n_complete} complete of {result.n_trials} trials",
+        f"study {result.study_name!r}: {result.n_complete} complete of {result.n_trials} trials"
+        + (f", {result.n_feasible} feasible" if result.constrained else ""),
         highlight=False,
     )
     out.print(_pareto_table(result.pareto, result.objective_names, result.directions))
     for path in result.files:
         out.print(f"wrote {path}", highlight=False)
+
+
+@app.command()
+def compare(
+    studies: Annotated[
+        list[str], typer.Argument(help="Study files (or shipped names) to put side by side.")
+    ],
+    storage: StorageOpt = None,
+    use_grid: Annotated[
+        bool, typer.Option("--grid/--no-grid", help="Judge against <first study>-grid.")
+    ] = True,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder for compare.json and the plots.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON only.")] = False,
+) -> None:
+    """Hypervolume after k trials, trials and CPU seconds to 95/99/100% of the grid's
+    hypervolume, and whether each study found the grid's Pareto points."""
+    from nmhpo.analysis import compare_studies
+    from nmhpo.study import find_grid, load_existing
+
+    with _errors():
+        cfgs = [_load(s, storage) for s in studies]
+        loaded = [load_existing(c) for c in cfgs]
+        grid_study = find_grid(cfgs[0]) if use_grid else None
+        if use_grid and grid_study is None and len(loaded) < 2:
+            raise NmhpoError(
+                f"no study {cfgs[0].study.name + '-grid'!r} to compare with: run `nmhpo grid "
+                f"{studies[0]}` first, give several studies, or pass --no-grid"
+            )
+        result = compare_studies(loaded, grid_study)
+        folder = out_dir or (cfgs[0].storage_dir or cfgs[0].base_dir) / "nmhpo-report" / (
+            "compare-" + "-".join(c.study.name for c in cfgs)
+        )
+        files = _write_comparison(result, folder)
+    if as_json:
+        out.print_json(data=result)
+        return
+    out.print(_comparison_table(result))
+    out.print(
+        f"reference point {result['reference']} ({', '.join(result['objectives'])})",
+        highlight=False,
+    )
+    for path in files:
+        out.print(f"wrote {path}", highlight=False)
+
+
+def _write_comparison(result: dict[str, Any], folder: Path) -> list[Path]:
+    import json
+
+    import numpy as np
+
+    from nmhpo.plots import plot_hypervolume_history
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "compare.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    rows = list(result["studies"]) + ([result["grid"]] if result["grid"] else [])
+    series = {r["name"]: np.asarray(r["history"]) for r in rows}
+    cpu = {r["name"]: np.asarray(r["cpu_history"]) for r in rows}
+    target = result["grid"]["final_hv"] if result["grid"] else None
+    by_trials, by_cpu = folder / "hv_vs_trials.png", folder / "hv_vs_cpu.png"
+    plot_hypervolume_history(series, by_trials, target=target)
+    plot_hypervolume_history(series, by_cpu, "CPU seconds", target=target, x=cpu)
+    return [path, by_trials, by_cpu]
+
+
+def _comparison_table(result: dict[str, Any]) -> Table:
+    table = Table(title="studies compared (one reference point)", title_justify="left")
+    columns = ["study", "trials", *[f"hv@{k}" for k in result["ks"]], "final hv"]
+    if result["grid"]:
+        columns += ["% of grid", "to 95%", "to 99%", "to 100%", "grid front found"]
+    for column in columns:
+        table.add_column(column, justify="left" if column == "study" else "right")
+
+    def reach(entry: dict[str, Any] | None) -> str:
+        return "-" if entry is None else f"{entry['trials']} ({entry['cpu_s']:.0f} s)"
+
+    rows = list(result["studies"]) + ([result["grid"]] if result["grid"] else [])
+    for row in rows:
+        cells = [row["name"], str(row["n_complete"])]
+        cells += ["-" if v is None else f"{v:.4g}" for v in row["hv_at"].values()]
+        cells.append(f"{row['final_hv']:.4g}")
+        if result["grid"] and "to_grid_hv" in row:
+            ratio = row.get("hv_ratio")
+            cells.append("-" if ratio is None else f"{ratio:.1%}")
+            cells += [reach(row["to_grid_hv"][k]) for k in ("95%", "99%", "100%")]
+            cells.append(f"{row['grid_front_found']}/{row['grid_front_size']}")
+        elif result["grid"]:
+            cells += ["100%", "", "", "", f"{result['grid']['pareto_size']} (the grid)"]
+        table.add_row(*cells)
+    return table
 
 
 @app.command()

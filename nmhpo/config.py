@@ -33,6 +33,7 @@ from nmhpo.errors import ConfigError
 from nmhpo.registry import HARDWARE, METRICS, SOFTWARE, Param
 
 if TYPE_CHECKING:
+    from nmhpo.constraints import Constraint
     from nmhpo.crossbar import Preset
     from nmhpo.tasks import TaskInfo, TaskOptions
 
@@ -70,6 +71,10 @@ class StudySection(BaseModel):
     objectives: list[Objective] = Field(min_length=1)
     torch_threads: int = Field(default=1, ge=1, le=256)
     max_failures: int = Field(default=5, ge=1)
+    #: Feasibility rules on any metric, e.g. "area_mm2 <= 2.0" (parsed, never evaluated).
+    constraints: list[str] = Field(default_factory=list)
+    #: Training seeds per point; objectives are the means, standard deviations are stored.
+    repeats: int = Field(default=1, ge=1, le=100)
     #: Reuse a software point's trained network for every hardware point (train once).
     reuse_models: bool = True
     #: Seconds between heartbeats of a running trial; silent for 3 of them, it is re-run.
@@ -114,9 +119,13 @@ class HardwareSection(BaseModel):
         return {k: v for k, v in self.model_dump().items() if k in HARDWARE and v is not None}
 
 
+ParamClassName = Literal["encoding", "training", "neuron", "architecture", "hardware"]
+
+
 class FloatParam(BaseModel):
     model_config = _STRICT
     type: Literal["float"]
+    cls: ParamClassName | None = Field(default=None, alias="class")
     low: float
     high: float
     log: bool = False
@@ -132,6 +141,7 @@ class FloatParam(BaseModel):
 class IntParam(BaseModel):
     model_config = _STRICT
     type: Literal["int"]
+    cls: ParamClassName | None = Field(default=None, alias="class")
     low: int
     high: int
     log: bool = False
@@ -149,6 +159,7 @@ class IntParam(BaseModel):
 class CategoricalParam(BaseModel):
     model_config = _STRICT
     type: Literal["categorical"]
+    cls: ParamClassName | None = Field(default=None, alias="class")
     choices: list[Scalar] = Field(min_length=1)
 
     @field_validator("choices")
@@ -245,6 +256,15 @@ class StudyConfig(BaseModel):
         """A user's .npz for the task, relative to the study file."""
         return None if self.task.path is None else (self.base_dir / self.task.path).resolve()
 
+    def parsed_constraints(self) -> list[Constraint]:
+        from nmhpo.constraints import parse_constraints
+
+        return parse_constraints(self.study.constraints, self.allowed_metrics())
+
+    def allowed_metrics(self) -> set[str]:
+        """Names usable as objectives and in constraints."""
+        return set(METRICS) | set(self.task_info().metrics)
+
     def preset(self) -> Preset:
         """The hardware preset with this study's constant overrides applied."""
         from nmhpo.crossbar import load_preset
@@ -276,11 +296,13 @@ class StudyConfig(BaseModel):
 
     def identity(self) -> dict[str, Any]:
         """What defines the study's results: a resumed study must match it exactly."""
-        dumped = self.model_dump(mode="json")
+        dumped = self.model_dump(mode="json", by_alias=True)
         return {
             "objectives": [
                 {"name": o.name, "direction": o.resolved_direction} for o in self.study.objectives
             ],
+            "constraints": list(self.study.constraints),
+            "repeats": self.study.repeats,
             "task": dumped["task"],
             "hardware": dumped["hardware"],
             "space": dumped["space"],
@@ -393,6 +415,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> StudyConfig:
 
 def _semantic_problem(cfg: StudyConfig) -> str | None:
     """Rules that need the registries: names of tasks, presets, knobs, objectives."""
+    from nmhpo.constraints import parse_constraint
     from nmhpo.crossbar import load_preset
     from nmhpo.errors import PresetError
     from nmhpo.tasks import TASKS
@@ -444,6 +467,11 @@ def _semantic_problem(cfg: StudyConfig) -> str | None:
         if obj.name in seen:
             return f"study.objectives[{i}].name: {obj.name!r} is listed twice"
         seen.add(obj.name)
+    for i, text in enumerate(cfg.study.constraints):
+        try:
+            parse_constraint(text, allowed)
+        except ConfigError as exc:
+            return f"study.constraints[{i}]: {exc}"
     if cfg.study.storage is not None:
         problem = check_storage_url(cfg.study.storage)
         if problem:

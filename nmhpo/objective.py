@@ -11,6 +11,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from nmhpo.config import StudyConfig
 from nmhpo.crossbar import KNOBS, Layer, Network, evaluate
 from nmhpo.space import suggest
@@ -83,13 +85,44 @@ def evaluate_point(
     hardware: dict[str, Any],
     store: ModelStore | None = None,
 ) -> PointResult:
+    """Every metric of one point: the mean over [study].repeats training seeds (the objective
+    uses the means; their standard deviations go to the ``metrics_std`` user attr)."""
+    runs = [
+        _evaluate_once(cfg, software, hardware, store, repeat)
+        for repeat in range(cfg.study.repeats)
+    ]
+    if len(runs) == 1:
+        return runs[0]
+    mean = {k: float(np.mean([r.metrics[k] for r in runs])) for k in runs[0].metrics}
+    std = {k: float(np.std([r.metrics[k] for r in runs], ddof=1)) for k in runs[0].metrics}
+    attrs = dict(runs[0].attrs)
+    attrs["metrics"] = mean
+    attrs["metrics_std"] = std
+    attrs["run"] = {
+        **runs[0].attrs["run"],
+        "trained": any(r.attrs["run"]["trained"] for r in runs),
+        "train_time_s": sum(r.attrs["run"]["train_time_s"] for r in runs),
+        "repeats": [
+            {k: r.attrs["run"][k] for k in ("training_seed", "model_key", "trained")} for r in runs
+        ],
+    }
+    return PointResult(metrics=mean, attrs=attrs)
+
+
+def _evaluate_once(
+    cfg: StudyConfig,
+    software: dict[str, Any],
+    hardware: dict[str, Any],
+    store: ModelStore | None,
+    repeat: int,
+) -> PointResult:
     """Train the software point (or reuse its cached network), score it by crossbar-aware
     inference on the hardware point, price its measured activity, and collect every metric."""
     from nmhpo.snn import HardwarePoint, model_key, train  # torch loads only for real trials
     from nmhpo.snn import evaluate as infer
 
     data = task_data(cfg)
-    seed = training_seed(cfg.study.seed, software)
+    seed = (training_seed(cfg.study.seed, software) + repeat) % 2**32
     key = model_key(task_identity(cfg), software, seed)
     model = store.load(key) if store is not None else None
     trained_now = model is None
@@ -197,6 +230,7 @@ class Objective:
         self.cfg = cfg
         self.store = store
         self.grid = grid
+        self.constraints = cfg.parsed_constraints()
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, ...]:
         cpu_start = time.process_time()
@@ -212,4 +246,6 @@ class Objective:
             raise
         for key, value in result.attrs.items():
             trial.set_user_attr(key, value)
+        for constraint in self.constraints:
+            trial.set_constraint(constraint.text, constraint.violation(result.metrics))
         return tuple(result.metrics[o.name] for o in self.cfg.study.objectives)

@@ -203,6 +203,7 @@ def plot_hypervolume_history(
     *,
     title: str = "hypervolume of the feasible trials",
     target: float | None = None,
+    x: Mapping[str, np.ndarray] | None = None,
 ) -> None:
     """Hypervolume after each completed trial, one step line per study.
 
@@ -214,6 +215,8 @@ def plot_hypervolume_history(
         title: Figure title (say which reference point was used).
         target: The grid's hypervolume: drawn as the 100% line, with a right-hand axis in
             percent of it.
+        x: Per study, the x value of each point (e.g. cumulative CPU seconds) instead of the
+            number of completed trials.
     """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
@@ -223,7 +226,7 @@ def plot_hypervolume_history(
         if len(hv) == 0:
             continue
         ax.step(
-            np.arange(1, len(hv) + 1),
+            np.asarray(x[name], dtype=float) if x is not None else np.arange(1, len(hv) + 1),
             hv,
             where="post",
             lw=1.8,
@@ -239,7 +242,8 @@ def plot_hypervolume_history(
         )
         secondary.set_ylabel("% of the grid's hypervolume (dotted: 95%, 99%)")
     lengths = [len(hv) for hv in series.values() if len(hv)]
-    if lengths and max(lengths) > 4 * min(lengths):
+    spans = [float(np.max(v)) for v in (x or {}).values() if len(v)] if x is not None else lengths
+    if spans and min(spans) > 0 and max(spans) > 4 * min(spans):
         # A 400-trial grid beside a 60-trial search: a log axis keeps the search's early
         # climb (what a sampler comparison is about) readable.
         ax.set_xscale("log")

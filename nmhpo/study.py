@@ -185,7 +185,7 @@ def create_or_load(cfg: StudyConfig, storage: RDBStorage) -> optuna.Study:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 study.set_metric_names([o.name for o in cfg.study.objectives])
-            study.set_user_attr("nmhpo_config", cfg.model_dump(mode="json"))
+            study.set_user_attr("nmhpo_config", cfg.model_dump(mode="json", by_alias=True))
             study.set_user_attr("nmhpo_identity", cfg.identity())
             study.set_user_attr("nmhpo_identity_hash", cfg.identity_hash())
             study.set_user_attr("nmhpo_version", __version__)
@@ -272,6 +272,45 @@ class _FailureGuard:
             f"study {name!r} stopped after {self.streak} failed trials in a row "
             f"(last: {self.last_reason})"
         )
+
+
+def grid_config(cfg: StudyConfig) -> StudyConfig:
+    """The exhaustive grid of ``cfg``'s space as its own study, ``<name>-grid``, in the same
+    storage: every grid point once (``n_trials`` = the grid's size).
+
+    Raises:
+        ConfigError: a continuous parameter has no grid levels (naming file and key).
+    """
+    from nmhpo.config import FloatParam
+    from nmhpo.errors import ConfigError
+    from nmhpo.space import grid_size
+
+    for section in ("software", "hardware"):
+        for name, spec in getattr(cfg.space, section).items():
+            if isinstance(spec, FloatParam) and spec.grid is None:
+                raise ConfigError(
+                    f"{cfg.path}: space.{section}.{name}.grid: a grid needs levels for every "
+                    "continuous parameter, e.g. grid = [0.001, 0.01]"
+                )
+    study = cfg.study.model_copy(
+        update={"name": f"{cfg.study.name}-grid", "sampler": "grid", "n_trials": grid_size(cfg)}
+    )
+    return cfg.model_copy(update={"study": study})
+
+
+def find_grid(cfg: StudyConfig) -> optuna.Study | None:
+    """The ``<name>-grid`` study beside ``cfg``'s study, if one was run."""
+    import optuna
+
+    if cfg.study.name.endswith("-grid"):
+        return None
+    try:
+        storage = open_storage(
+            cfg.storage_url(), must_exist=True, heartbeat_s=cfg.study.heartbeat_s
+        )
+        return optuna.load_study(study_name=f"{cfg.study.name}-grid", storage=storage)
+    except (KeyError, StorageError):
+        return None
 
 
 def _grid_key(params: dict[str, Any]) -> tuple[tuple[str, str], ...]:
