@@ -77,7 +77,7 @@ BAD = [
     ('name = "tiny"', 'name = "bad name!"', "study.name: expected letters"),
     ('name = "energy_uj"', 'name = "energy_joules"', "study.objectives[1].name: expected one of"),
     ('direction = "minimize"', 'direction = "down"', "study.objectives[1].direction"),
-    ('name = "digits"', 'name = "imagenet"', "task.name: expected one of digits, bragg"),
+    ('name = "digits"', 'name = "imagenet"', "task.name: expected one of digits, mnist, bragg"),
     ('preset = "spikesim-65nm"', 'preset = "nope"', "hardware.preset: unknown hardware preset"),
     ('preset = "spikesim-65nm"', 'preset = "spikesim-65nm"\nadc_bits = 40', "hardware.adc_bits"),
     ('preset = "spikesim-65nm"', 'preset = "spikesim-65nm"\ndevice = "pcm"', "hardware.device"),
@@ -112,7 +112,7 @@ BAD = [
     ('name = "digits"', "", "task.name: missing"),
     ("n_train = 600", "n_trian = 600", "task.n_trian: unknown key for task digits; expected one"),
     ("n_train = 600", "n_train = 5", "task.n_train: expected greater than or equal to 10"),
-    ("n_train = 600", 'path = "missing.npz"', "task.path: file"),
+    ("n_train = 600", 'path = "missing.npz"', "missing.npz does not exist"),
     ("[study]", "[study", "invalid TOML"),
 ]
 

@@ -15,10 +15,11 @@ from nmhpo.tasks._base import (
 )
 from nmhpo.tasks._bragg import BRAGG
 from nmhpo.tasks._digits import DIGITS
+from nmhpo.tasks._mnist import MNIST
 from nmhpo.tasks._pbl import PBL
 from nmhpo.tasks._ptycho import PTYCHO
 
-TASKS: dict[str, TaskInfo] = {t.name: t for t in (DIGITS, BRAGG, PTYCHO, PBL)}
+TASKS: dict[str, TaskInfo] = {t.name: t for t in (DIGITS, MNIST, BRAGG, PTYCHO, PBL)}
 
 
 def get_task(name: str) -> TaskInfo:

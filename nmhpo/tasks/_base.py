@@ -65,6 +65,8 @@ class TaskInfo:
     options: type[TaskOptions]
     build: Callable[[Any, int], Splits]  # (options, seed) -> splits
     score: MetricsFn  # (y_true, y_pred, meta) -> metrics
+    #: Tasks whose data the user must give ([task] path) read it themselves; others read .npz.
+    read_path: Callable[[Path, Any, int], Splits] | None = None
 
 
 @dataclass(frozen=True)
@@ -243,6 +245,8 @@ def prepare(
 ) -> TaskData:
     """The task's data: the user's .npz if given, else generated once and cached on disk."""
     if data_path is not None:
+        if info.read_path is not None:
+            return TaskData(info, info.read_path(data_path, options, seed))
         return TaskData(info, read_npz(data_path, info))
     if cache_dir is None:
         return TaskData(info, info.build(options, seed))
