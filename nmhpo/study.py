@@ -205,6 +205,13 @@ def create_or_load(cfg: StudyConfig, storage: RDBStorage) -> optuna.Study:
             study.set_user_attr("nmhpo_version", __version__)
             return study
     stored_hash = study.user_attrs.get("nmhpo_identity_hash")
+    for _ in range(50):
+        # Another worker may have created the study a moment ago and not yet stored its
+        # identity: an empty study without it is waited for, not called foreign.
+        if stored_hash is not None or study.get_trials(deepcopy=False):
+            break
+        time.sleep(0.1)
+        stored_hash = study.user_attrs.get("nmhpo_identity_hash")
     if stored_hash is None:
         raise StorageError(
             f"study {name!r} in {mask_url(storage.url)} was not created by nmhpo; "
