@@ -23,21 +23,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result  # noqa: E402
 
-from nmhpo.crossbar import Layer, Network, dense_network, evaluate, load_preset  # noqa: E402
+from nmhpo.crossbar import Network, dense_network, evaluate, load_preset, vgg9_cifar10  # noqa: E402
 from nmhpo.crossbar._reference import evaluate_one  # noqa: E402
 
-VGG9 = Network(
-    tuple(
-        Layer(ci, co, 3, di, do)
-        for ci, co, di, do in zip(
-            [3, 64, 64, 128, 128, 256, 256],
-            [64, 64, 128, 128, 256, 256, 256],
-            [32, 32, 16, 16, 8, 8, 8],
-            [32, 16, 16, 8, 8, 8, 4],
-            strict=True,
-        )
-    )
-)
+VGG9 = vgg9_cifar10()
 MLP = dense_network([784, 256, 128, 10])
 GOAL_US = 0.4
 

@@ -436,8 +436,10 @@ def _semantic_problem(cfg: StudyConfig) -> str | None:
             )
         return f"task.{_describe(exc)}"
     data = cfg.data_path()
-    if data is not None and not data.is_file():
-        return f"task.path: file {data} does not exist"
+    if data is None and TASKS[cfg.task.name].read_path is not None:
+        return f"task.path: the {cfg.task.name} task reads your data files; give their folder"
+    if data is not None and not data.exists():
+        return f"task.path: {data} does not exist"
     try:
         load_preset(cfg.hardware.preset, cfg.base_dir)
     except PresetError as exc:

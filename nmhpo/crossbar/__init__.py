@@ -8,7 +8,7 @@ from nmhpo.crossbar._model import (
     evaluate,
     tech_factors,
 )
-from nmhpo.crossbar._network import Layer, Network, dense_network
+from nmhpo.crossbar._network import Layer, Network, dense_network, vgg9_cifar10
 from nmhpo.crossbar._presets import DEVICES, KNOBS, Preset, load_preset, preset_names
 from nmhpo.crossbar._sweep import (
     Priced,
@@ -38,4 +38,5 @@ __all__ = [
     "preset_names",
     "price",
     "tech_factors",
+    "vgg9_cifar10",
 ]

@@ -53,3 +53,16 @@ def dense_network(sizes: Sequence[int]) -> Network:
     return Network(
         tuple(Layer(int(a), int(b)) for a, b in zip(sizes[:-1], sizes[1:], strict=False))
     )
+
+
+def vgg9_cifar10() -> Network:
+    """SpikeSim's check network: VGG9 on 32x32 CIFAR-10 inputs, 3x3 kernels (its ELA example,
+    written out in shared/crossbar-model.md)."""
+    shapes = zip(
+        [3, 64, 64, 128, 128, 256, 256],
+        [64, 64, 128, 128, 256, 256, 256],
+        [32, 32, 16, 16, 8, 8, 8],
+        [32, 16, 16, 8, 8, 8, 4],
+        strict=True,
+    )
+    return Network(tuple(Layer(ci, co, 3, di, do) for ci, co, di, do in shapes))

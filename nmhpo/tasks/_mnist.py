@@ -8,7 +8,6 @@ files (the 10,000 test digits), those are split into train/validation/test.
 from __future__ import annotations
 
 import gzip
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -82,12 +81,6 @@ def _no_generator(options: MnistOptions, seed: int) -> Splits:
     raise TaskError("the mnist task reads IDX files: set [task] path to their folder")
 
 
-def _accuracy(
-    y_true: np.ndarray, y_pred: np.ndarray, meta: Mapping[str, np.ndarray]
-) -> dict[str, float]:
-    return accuracy(y_true, y_pred, meta)
-
-
 MNIST = TaskInfo(
     name="mnist",
     description="MNIST 28x28 digits from IDX files in [task] path (a folder; nothing downloaded)",
@@ -95,6 +88,6 @@ MNIST = TaskInfo(
     metrics={"accuracy": "maximize"},
     options=MnistOptions,
     build=_no_generator,
-    score=_accuracy,
+    score=accuracy,
     read_path=read_folder,
 )

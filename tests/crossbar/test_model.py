@@ -17,22 +17,12 @@ from nmhpo.crossbar import (
     dense_network,
     evaluate,
     load_preset,
+    vgg9_cifar10,
 )
 from nmhpo.errors import HardwareModelError
 
 SPIKESIM = load_preset("spikesim-65nm")
-VGG9 = Network(
-    tuple(
-        Layer(ci, co, 3, di, do)
-        for ci, co, di, do in zip(
-            [3, 64, 64, 128, 128, 256, 256],
-            [64, 64, 128, 128, 256, 256, 256],
-            [32, 32, 16, 16, 8, 8, 8],
-            [32, 16, 16, 8, 8, 8, 4],
-            strict=False,
-        )
-    )
-)
+VGG9 = vgg9_cifar10()
 MLP = dense_network([64, 128, 10])
 
 
