@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 #: (optuna#4234); the interval itself is [study].heartbeat_s.
 GRACE_INTERVALS = 3
 
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
 TrialCallback = Callable[["optuna.Study", "FrozenTrial"], None]
 
 
@@ -484,8 +486,19 @@ def run_study(
             ctx.Process(target=_spawned_worker, args=(cfg, i, timeout_s, errors), daemon=False)
             for i in range(workers)
         ]
-        for proc in procs:
-            proc.start()
+        # Each worker gets torch_threads cores' worth of threads, BLAS included (the GP
+        # sampler's NumPy/SciPy work would otherwise start one thread per core per worker).
+        saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+        os.environ.update({k: str(cfg.study.torch_threads) for k in _THREAD_VARS})
+        try:
+            for proc in procs:
+                proc.start()
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
         try:
             while any(p.is_alive() for p in procs):
                 for p in procs:
