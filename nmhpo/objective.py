@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nmhpo import __version__
 from nmhpo.config import StudyConfig
 from nmhpo.crossbar import KNOBS, Layer, Network, evaluate
 from nmhpo.space import suggest
@@ -69,13 +70,22 @@ class PointResult:
 
 
 def task_identity(cfg: StudyConfig) -> dict[str, Any]:
-    """What decides the task's data (part of the trained-model cache key)."""
+    """What decides the trained network besides the software point (part of the model-cache
+    key): the task's data, including a user file's size and modification time, so an edited
+    file is not served by networks trained on the old one; and nmhpo's version, whose trainer
+    may differ."""
     path = cfg.data_path()
+    stamp = None
+    if path is not None and path.exists():
+        stat = path.stat()
+        stamp = [stat.st_size, stat.st_mtime_ns]
     return {
         "name": cfg.task.name,
         "options": cfg.task_options().model_dump(mode="json"),
         "data_seed": cfg.task.data_seed,
         "path": None if path is None else str(path),
+        "file": stamp,
+        "nmhpo": __version__,
     }
 
 
