@@ -613,6 +613,7 @@ def write_report(
     out_dir: Path,
     grid: optuna.Study | None = None,
     trial_number: int | None = None,
+    evaluator: Evaluator = "ped-anova",
 ) -> Report:
     """Write everything needed to judge a study under ``out_dir``.
 
@@ -681,13 +682,22 @@ def write_report(
         )
         files.append(png)
 
-    per_objective = {name: importance(study, i) for i, name in enumerate(names)}
+    per_objective = {
+        name: importance(study, i, evaluator=evaluator) for i, name in enumerate(names)
+    }
     per_objective = {k: v for k, v in per_objective.items() if v}  # {}: too few trials
     if per_objective:
         classes = param_classes(study)
         per_class = {k: importance_by_class(v, classes) for k, v in per_objective.items()}
         png = out_dir / "importance.png"
-        plot_importance(per_objective, per_class, png, classes=classes)
+        label = "PED-ANOVA" if evaluator == "ped-anova" else "fANOVA"
+        plot_importance(
+            per_objective,
+            per_class,
+            png,
+            classes=classes,
+            title=f"parameter importance ({label}, normalized per objective)",
+        )
         files.append(png)
 
     png = out_dir / "breakdown.png"

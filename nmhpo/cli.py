@@ -44,6 +44,11 @@ StudyNameOpt = Annotated[
 ]
 
 
+class ImportanceEvaluator(str, Enum):
+    ped_anova = "ped-anova"
+    fanova = "fanova"
+
+
 @contextmanager
 def _errors() -> Iterator[None]:
     """Deliberate errors become one line on stderr and exit code 2."""
@@ -329,6 +334,10 @@ def report(
     trial: Annotated[
         int | None, typer.Option("--trial", min=0, help="Trial whose breakdown to plot.")
     ] = None,
+    importance: Annotated[
+        ImportanceEvaluator,
+        typer.Option("--importance", help="Importance evaluator (Optuna's)."),
+    ] = ImportanceEvaluator.ped_anova,
 ) -> None:
     """Pareto table; PNGs (front, with the grid's when <name>-grid exists; hypervolume;
     importance; a trial's breakdown); CSV and JSON of all trials."""
@@ -339,7 +348,13 @@ def report(
         cfg = _load(study, storage, study_name)
         study_obj = load_existing(cfg)
         folder = out_dir or (cfg.storage_dir or cfg.base_dir) / "nmhpo-report" / cfg.study.name
-        result = write_report(study_obj, folder, grid=find_grid(cfg), trial_number=trial)
+        result = write_report(
+            study_obj,
+            folder,
+            grid=find_grid(cfg),
+            trial_number=trial,
+            evaluator=importance.value,  # type: ignore[arg-type]
+        )
     out.print(
         f"study {result.study_name!r}: {result.n_complete} complete of {result.n_trials} trials"
         + (f", {result.n_feasible} feasible" if result.constrained else ""),

@@ -76,9 +76,12 @@ def test_compare_a_search_with_its_grid(tmp_path: Path) -> None:
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
     assert all(t["cpu_history"] == sorted(t["cpu_history"]) for t in data["studies"])
     # the report now overlays the grid and plots the hypervolume against it
-    rep = runner.invoke(app, ["report", str(path), "--out", str(tmp_path / "rep")])
+    rep = runner.invoke(
+        app, ["report", str(path), "--out", str(tmp_path / "rep"), "--importance", "fanova"]
+    )
     assert rep.exit_code == 0, rep.output
     assert (tmp_path / "rep" / "hypervolume_history.png").is_file()
+    assert (tmp_path / "rep" / "importance.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_compare_without_a_grid_needs_two_studies(tmp_path: Path) -> None:
