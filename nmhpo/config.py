@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from nmhpo.crossbar import Preset
     from nmhpo.tasks import TaskInfo, TaskOptions
 
-SAMPLERS: tuple[str, ...] = ("tpe", "nsga2", "nsga3", "gp", "random", "qmc", "grid")
 DEFAULT_STORAGE_FILE = "nmhpo-studies.db"
 _STRICT = ConfigDict(frozen=True, extra="forbid")
 Scalar = Union[bool, int, float, str]  # noqa: UP007  (pydantic needs the runtime union)
@@ -480,7 +479,7 @@ def _semantic_problem(cfg: StudyConfig) -> str | None:
         if problem:
             return f"study.storage: {problem}; got {mask_url(cfg.study.storage)!r}"
     if cfg.study.sampler == "grid":
-        return _grid_problem(cfg)
+        return grid_problem(cfg)
     return None
 
 
@@ -504,13 +503,14 @@ def _param_problem(name: str, spec: Any, table: dict[str, Param]) -> str | None:
     return None
 
 
-def _grid_problem(cfg: StudyConfig) -> str | None:
+def grid_problem(cfg: StudyConfig) -> str | None:
+    """Why ``cfg``'s space has no finite grid (a continuous parameter without levels)."""
     for section in ("software", "hardware"):
         for name, spec in getattr(cfg.space, section).items():
             if isinstance(spec, FloatParam) and spec.grid is None:
                 return (
-                    f"space.{section}.{name}.grid: a grid study needs grid levels for every "
-                    "continuous parameter, e.g. grid = [0.001, 0.01]"
+                    f"space.{section}.{name}.grid: a grid needs levels for every continuous "
+                    "parameter, e.g. grid = [0.001, 0.01]"
                 )
     return None
 

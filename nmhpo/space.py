@@ -11,26 +11,6 @@ from nmhpo.registry import SOFTWARE
 
 if TYPE_CHECKING:
     import optuna
-    from optuna.distributions import BaseDistribution
-
-
-def distributions(cfg: StudyConfig) -> dict[str, BaseDistribution]:
-    """Optuna distributions of the searched parameters (fixed ones excluded)."""
-    from optuna.distributions import (
-        CategoricalDistribution,
-        FloatDistribution,
-        IntDistribution,
-    )
-
-    out: dict[str, BaseDistribution] = {}
-    for name, spec in cfg.searched().items():
-        if isinstance(spec, FloatParam):
-            out[name] = FloatDistribution(spec.low, spec.high, log=spec.log, step=spec.step)
-        elif isinstance(spec, IntParam):
-            out[name] = IntDistribution(spec.low, spec.high, log=spec.log, step=spec.step)
-        elif isinstance(spec, CategoricalParam):
-            out[name] = CategoricalDistribution(spec.choices)
-    return out
 
 
 def suggest(trial: optuna.Trial, cfg: StudyConfig) -> tuple[dict[str, Any], dict[str, Any]]:

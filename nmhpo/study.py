@@ -304,17 +304,13 @@ def grid_config(cfg: StudyConfig) -> StudyConfig:
     Raises:
         ConfigError: a continuous parameter has no grid levels (naming file and key).
     """
-    from nmhpo.config import FloatParam
+    from nmhpo.config import grid_problem
     from nmhpo.errors import ConfigError
     from nmhpo.space import grid_size
 
-    for section in ("software", "hardware"):
-        for name, spec in getattr(cfg.space, section).items():
-            if isinstance(spec, FloatParam) and spec.grid is None:
-                raise ConfigError(
-                    f"{cfg.path}: space.{section}.{name}.grid: a grid needs levels for every "
-                    "continuous parameter, e.g. grid = [0.001, 0.01]"
-                )
+    problem = grid_problem(cfg)
+    if problem:
+        raise ConfigError(f"{cfg.path}: {problem}")
     study = cfg.study.model_copy(
         update={"name": f"{cfg.study.name}-grid", "sampler": "grid", "n_trials": grid_size(cfg)}
     )

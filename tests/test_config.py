@@ -136,7 +136,7 @@ def test_bad_files_give_one_line_naming_file_key_and_expectation(
 def test_grid_study_needs_levels_for_continuous_parameters(tmp_path: Path) -> None:
     path = tmp_path / "g.toml"
     path.write_text(tiny_study_text(sampler="grid").replace(", grid = [0.01, 0.03]", ""))
-    with pytest.raises(ConfigError, match=r"space\.software\.lr\.grid: a grid study needs"):
+    with pytest.raises(ConfigError, match=r"space\.software\.lr\.grid: a grid needs levels"):
         load_config(path)
 
 
