@@ -140,7 +140,15 @@ def trial_record(trial: FrozenTrial, names: list[str]) -> dict[str, Any]:
     for key, value in attrs.get("metrics", {}).items():
         row.setdefault(f"metric_{key}", value)
     run = attrs.get("run", {})
-    for key in ("trained", "train_time_s", "eval_time_s", "hw_time_s", "cpu_s", "training_seed"):
+    for key in (
+        "trained",
+        "train_time_s",
+        "eval_time_s",
+        "hw_time_s",
+        "cpu_s",
+        "training_seed",
+        "worker",
+    ):
         if key in run:
             row[key] = run[key]
     breakdown = attrs.get("breakdown", {})

@@ -179,7 +179,6 @@ def grid(
 
 
 def _run_with_progress(cfg: Any, timeout: float | None, workers: int) -> None:
-    import optuna
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -188,9 +187,9 @@ def _run_with_progress(cfg: Any, timeout: float | None, workers: int) -> None:
         TimeElapsedColumn,
     )
 
-    from nmhpo.study import count_complete, run_study
+    from nmhpo.study import count_complete, quiet_optuna, run_study
 
-    _quiet_optuna(optuna)
+    quiet_optuna()
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -247,11 +246,10 @@ def worker(
     Every worker runs trials until the study has n_trials complete ones; with PostgreSQL
     storage the workers may run on many machines.
     """
-    import optuna
 
-    from nmhpo.study import run_study
+    from nmhpo.study import quiet_optuna, run_study
 
-    _quiet_optuna(optuna)
+    quiet_optuna()
     with _errors():
         cfg = _load(study, storage, study_name).with_overrides(max_failures=max_failures)
 
@@ -269,27 +267,6 @@ def worker(
         f"storage {summary.storage}",
         highlight=False,
     )
-
-
-class _TrialFailureFilter(logging.Filter):
-    """Optuna logs a failed trial with its traceback. The reason is already in the trial's
-    user attrs and in the progress line, so keep Optuna's one-line message, drop the traceback
-    (unless --verbose) and say nothing for Ctrl-C, which the CLI reports itself."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt):
-            return False
-        if record.exc_info and not logging.getLogger("nmhpo").isEnabledFor(logging.DEBUG):
-            record.exc_info = None
-            record.exc_text = None
-        return True
-
-
-def _quiet_optuna(optuna: Any) -> None:
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    for handler in logging.getLogger("optuna").handlers:
-        if not any(isinstance(f, _TrialFailureFilter) for f in handler.filters):
-            handler.addFilter(_TrialFailureFilter())
 
 
 def _trial_line(trial: FrozenTrial, cfg: Any) -> str:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +28,10 @@ if TYPE_CHECKING:
     from nmhpo.snn import ModelStore
 
 logger = logging.getLogger(__name__)
+
+#: Which machine and process ran a trial: with workers on many machines, the first thing to
+#: know about a slow or failed trial.
+_WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
 
 def training_seed(study_seed: int, software: dict[str, Any]) -> int:
@@ -235,21 +242,36 @@ class Objective:
     attrs before re-raising, so the study loop can mark the trial FAIL and go on."""
 
     def __init__(
-        self, cfg: StudyConfig, store: ModelStore | None = None, *, grid: bool = False
+        self,
+        cfg: StudyConfig,
+        store: ModelStore | None = None,
+        *,
+        grid: bool = False,
+        flush: Callable[[], None] | None = None,
     ) -> None:
+        """
+        Args:
+            flush: commits the suggested parameters (a :class:`nmhpo.storage.BatchedRDBStorage`
+                buffers them) before training, so that a killed trial is re-run with them and
+                other workers see what is being evaluated.
+        """
         self.cfg = cfg
         self.store = store
         self.grid = grid
+        self.flush = flush
         self.constraints = cfg.parsed_constraints()
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, ...]:
         cpu_start = time.process_time()
         try:
             software, hardware = suggest(trial, self.cfg)
+            if self.flush is not None:
+                self.flush()
             if self.grid:
                 _skip_if_grid_point_taken(trial)
             result = evaluate_point(self.cfg, software, hardware, self.store)
             result.attrs["run"]["cpu_s"] = time.process_time() - cpu_start
+            result.attrs["run"]["worker"] = _WORKER
         except Exception as exc:
             if type(exc).__name__ != "TrialPruned":
                 trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}")

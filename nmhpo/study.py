@@ -29,8 +29,9 @@ from nmhpo.space import grid_levels
 if TYPE_CHECKING:
     import optuna
     from optuna.samplers import BaseSampler
-    from optuna.storages import RDBStorage
     from optuna.trial import FrozenTrial
+
+    from nmhpo.storage import BatchedRDBStorage
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +45,11 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 TrialCallback = Callable[["optuna.Study", "FrozenTrial"], None]
 
 
-def open_storage(url: str, *, must_exist: bool = False, heartbeat_s: int = 60) -> RDBStorage:
-    """An RDB storage with heartbeats and, for SQLite, a lock timeout.
+def open_storage(
+    url: str, *, must_exist: bool = False, heartbeat_s: int = 60
+) -> BatchedRDBStorage:
+    """An RDB storage with heartbeats, batched trial writes (:mod:`nmhpo.storage`) and, for
+    SQLite, a lock timeout.
 
     Args:
         url: SQLAlchemy URL.
@@ -54,6 +58,8 @@ def open_storage(url: str, *, must_exist: bool = False, heartbeat_s: int = 60) -
     """
     import optuna
     from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+    from nmhpo.storage import BatchedRDBStorage
 
     problem = check_storage_url(url)
     if problem:
@@ -76,7 +82,7 @@ def open_storage(url: str, *, must_exist: bool = False, heartbeat_s: int = 60) -
                 # Heartbeats are marked experimental in Optuna 5; they are what makes a killed
                 # worker's trial re-run, so nmhpo depends on them deliberately.
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                storage = optuna.storages.RDBStorage(
+                storage = BatchedRDBStorage(
                     url,
                     engine_kwargs=engine_kwargs,
                     heartbeat_interval=heartbeat_s,
@@ -118,6 +124,34 @@ def _tune_sqlite(engine: Any) -> None:
 
     event.listen(engine, "connect", on_connect)
     engine.dispose()  # connections opened before the listener get replaced
+
+
+class _TrialFailureFilter(logging.Filter):
+    """Optuna logs a failed trial with its traceback. The reason is already in the trial's
+    user attrs and in the progress line, so keep Optuna's one-line message, drop the traceback
+    (unless nmhpo logs at debug level) and say nothing for Ctrl-C, which the CLI reports."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt):
+            return False
+        if record.exc_info and not logging.getLogger("nmhpo").isEnabledFor(logging.DEBUG):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def quiet_optuna() -> None:
+    """Optuna's per-trial INFO lines off (nmhpo reports trials itself), tracebacks trimmed.
+
+    Called by the CLI and by every spawned worker: a worker imports Optuna afresh, and Optuna
+    sets its own level when first imported.
+    """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for handler in logging.getLogger("optuna").handlers:
+        if not any(isinstance(f, _TrialFailureFilter) for f in handler.filters):
+            handler.addFilter(_TrialFailureFilter())
 
 
 def derived_seed(seed: int, n_existing: int, worker: int = 0) -> int:
@@ -182,7 +216,7 @@ def _identity_diff(stored: dict[str, Any], new: dict[str, Any], prefix: str = ""
     return out
 
 
-def create_or_load(cfg: StudyConfig, storage: RDBStorage) -> optuna.Study:
+def create_or_load(cfg: StudyConfig, storage: BatchedRDBStorage) -> optuna.Study:
     """The study named in ``cfg``: created with its identity, or loaded after checking that the
     stored identity (objectives, task, hardware, space) is the same."""
     import optuna
@@ -366,20 +400,36 @@ def _work(
 ) -> _FailureGuard:
     """One worker's loop: trials until the study has n_trials complete ones. Shared by
     `run_study` (in this process or in spawned ones) and `nmhpo worker` on other machines."""
+    import torch  # (after validation and storage: a bad file never pays for torch)
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(cfg.study.torch_threads)
+    # NumPy's BLAS defaults to one thread per core, and idle OpenBLAS threads spin: measured on
+    # the quickstart, 10 s of CPU per 22 s of work, for no gain in wall time, taken from
+    # whatever else runs (another worker). The study's thread budget bounds BLAS too.
+    with threadpool_limits(limits=cfg.study.torch_threads):
+        return _work_loop(cfg, worker=worker, callbacks=callbacks, deadline=deadline)
+
+
+def _work_loop(
+    cfg: StudyConfig,
+    *,
+    worker: int,
+    callbacks: list[TrialCallback],
+    deadline: float | None,
+) -> _FailureGuard:
     import optuna
-    import torch  # noqa: I001  (after validation and storage: a bad file never pays for torch)
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
 
     from nmhpo.objective import Objective
     from nmhpo.snn import ModelStore
 
-    torch.set_num_threads(cfg.study.torch_threads)
     storage = open_storage(cfg.storage_url(), heartbeat_s=cfg.study.heartbeat_s)
     study = create_or_load(cfg, storage)
     study.sampler = make_sampler(cfg, len(study.get_trials(deepcopy=False)), worker)
     store = ModelStore(cfg.cache_dir / "models") if cfg.study.reuse_models else None
-    objective = Objective(cfg, store, grid=cfg.study.sampler == "grid")
+    objective = Objective(cfg, store, grid=cfg.study.sampler == "grid", flush=storage.flush)
     guard = _FailureGuard(cfg.study.max_failures)
     target = cfg.study.n_trials
     while True:
@@ -412,8 +462,17 @@ def _work(
     return guard
 
 
-def _spawned_worker(cfg: StudyConfig, worker: int, deadline_s: float | None, errors: Any) -> None:
-    logging.getLogger("optuna").setLevel(logging.WARNING)
+def _spawned_worker(
+    cfg: StudyConfig, worker: int, deadline_s: float | None, errors: Any, log_level: int
+) -> None:
+    """A worker process of `run_study`: logs like its parent, reports a stop reason back."""
+    quiet_optuna()
+    logger = logging.getLogger("nmhpo")
+    logger.setLevel(log_level)
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(f"nmhpo (worker {worker}): %(message)s"))
+        logger.addHandler(handler)
     deadline = None if deadline_s is None else time.monotonic() + deadline_s
     try:
         guard = _work(cfg, worker=worker, callbacks=[], deadline=deadline)
@@ -424,6 +483,44 @@ def _spawned_worker(cfg: StudyConfig, worker: int, deadline_s: float | None, err
         return
     if guard.tripped:
         errors.put(guard.message(cfg.study.name))
+
+
+def _start_workers(cfg: StudyConfig, n: int, timeout_s: float | None) -> tuple[list[Any], Any]:
+    """Spawn workers 1..n (this process is worker 0), each limited to torch_threads threads.
+
+    Started before this process imports torch and trains: their start-up (a fresh interpreter,
+    torch, the data) overlaps worker 0's instead of adding to it.
+    """
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    errors = ctx.Queue()
+    level = logging.getLogger("nmhpo").getEffectiveLevel()
+    procs = [
+        ctx.Process(target=_spawned_worker, args=(cfg, i, timeout_s, errors, level), daemon=False)
+        for i in range(1, n)
+    ]
+    # Thread counts read at import time (OpenMP, BLAS) are set before the interpreter starts.
+    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+    os.environ.update({k: str(cfg.study.torch_threads) for k in _THREAD_VARS})
+    try:
+        for proc in procs:
+            proc.start()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return procs, errors
+
+
+def _interrupt(procs: list[Any]) -> None:
+    for p in procs:
+        if p.is_alive() and p.pid is not None:
+            os.kill(p.pid, signal.SIGINT)
+    for p in procs:
+        p.join(timeout=30)
 
 
 def run_study(
@@ -452,8 +549,6 @@ def run_study(
         StorageError: the storage cannot be opened or holds an incompatible study.
         StudyStoppedError: ``max_failures`` trials failed in a row.
     """
-    import multiprocessing
-
     from optuna.trial import TrialState
 
     url = cfg.storage_url()
@@ -471,43 +566,27 @@ def run_study(
     start = time.perf_counter()
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     stopped: list[str] = []
-    if done < target and workers <= 1:
-        guard = _work(cfg, worker=0, callbacks=list(callbacks or []), deadline=deadline)
-        if guard.tripped:
-            stopped.append(guard.message(cfg.study.name))
-    elif done < target:
-        ctx = multiprocessing.get_context("spawn")
-        errors = ctx.Queue()
-        procs = [
-            ctx.Process(target=_spawned_worker, args=(cfg, i, timeout_s, errors), daemon=False)
-            for i in range(workers)
-        ]
-        # Each worker gets torch_threads cores' worth of threads, BLAS included (the GP
-        # sampler's NumPy/SciPy work would otherwise start one thread per core per worker).
-        saved = {k: os.environ.get(k) for k in _THREAD_VARS}
-        os.environ.update({k: str(cfg.study.torch_threads) for k in _THREAD_VARS})
+    procs: list[Any] = []
+    errors: Any = None
+    if done < target:
+        if workers > 1:
+            procs, errors = _start_workers(cfg, workers, timeout_s)
         try:
-            for proc in procs:
-                proc.start()
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-        try:
+            guard = _work(cfg, worker=0, callbacks=list(callbacks or []), deadline=deadline)
+            if guard.tripped:
+                stopped.append(guard.message(cfg.study.name))
+                _interrupt(procs)
             while any(p.is_alive() for p in procs):
+                # Worker 0 is done (the target is reached or it gave up); the others finish
+                # the trials they have started.
                 for p in procs:
                     p.join(timeout=1.0 / len(procs))
                 if on_progress is not None:
                     on_progress(count_complete(study), target)
         except KeyboardInterrupt:
-            for p in procs:
-                if p.is_alive() and p.pid is not None:
-                    os.kill(p.pid, signal.SIGINT)
-            for p in procs:
-                p.join(timeout=30)
+            _interrupt(procs)
             raise
+    if errors is not None:
         while not errors.empty():
             stopped.append(errors.get())
         crashed = [p.exitcode for p in procs if p.exitcode not in (0, None)]

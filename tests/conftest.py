@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from nmhpo._pgserver import postgres_server
 
 # A real study that trains in a fraction of a second per trial: few samples, one epoch,
 # a small network, two time steps.
@@ -47,3 +50,10 @@ def tiny_study(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.toml"
     path.write_text(tiny_study_text())
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """A real PostgreSQL server on 127.0.0.1 in a temporary directory, stopped afterwards."""
+    with postgres_server() as url:
+        yield url

@@ -8,14 +8,12 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
-from nmhpo._pgserver import postgres_server
 from tests.conftest import tiny_study_text
 
 pytestmark = pytest.mark.slow
@@ -56,9 +54,14 @@ def test_two_workers_share_sqlite_without_lock_errors(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "locked" not in result.stderr
+    assert "finished with values" not in result.stderr  # workers log like the CLI: no INFO
     trials = _trials(f"sqlite:///{tmp_path / 'nmhpo-studies.db'}")
     _assert_every_grid_point_once(trials, 16)
     assert not [t for t in trials if t.state == TrialState.FAIL]
+    # this process and one spawned worker both ran trials
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    workers = Counter(t.user_attrs["run"]["worker"] for t in complete)
+    assert len(workers) == 2, workers
     # both software-point models were trained once and shared through the disk cache
     trained = [
         t for t in trials if t.state == TrialState.COMPLETE and t.user_attrs["run"]["trained"]
@@ -116,13 +119,6 @@ def test_max_failures_stops_with_a_clear_message(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- PostgreSQL
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[str]:
-    """A real PostgreSQL server on 127.0.0.1 in a temporary directory, stopped afterwards."""
-    with postgres_server() as url:
-        yield url
 
 
 def test_two_workers_on_postgresql(tmp_path: Path, postgres: str) -> None:
