@@ -11,6 +11,7 @@ import logging
 import os
 import random
 import signal
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -418,7 +419,6 @@ def _work_loop(
     callbacks: list[TrialCallback],
     deadline: float | None,
 ) -> _FailureGuard:
-    import optuna
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
 
@@ -451,15 +451,35 @@ def _work_loop(
             break
         # Short of the target with nothing left to start: wait for trials still running
         # elsewhere, or for a killed worker's trial to go stale and be queued again.
-        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-        if not running and not waiting:
-            if cfg.study.sampler == "grid":
-                break  # every grid point has been tried; failed ones stay failed
-            continue
-        time.sleep(min(cfg.study.heartbeat_s, 5))
-        optuna.storages.fail_stale_trials(study)
+        more = _wait_for_others(study, target, deadline)
+        if count_complete(study) >= target or (not more and cfg.study.sampler == "grid"):
+            break  # done, or every grid point has been tried (failed ones stay failed)
     return guard
+
+
+#: How often a worker with nothing to start looks at the trials running elsewhere. The last
+#: trials of a study end a fraction of a second apart; the heartbeat interval (a minute by
+#: default) would be far too coarse.
+_POLL_S = 0.25
+
+
+def _wait_for_others(study: optuna.Study, target: int, deadline: float | None) -> bool:
+    """Wait while other workers' trials run. True when there may be work again (a trial was
+    queued, e.g. a killed worker's trial re-queued as stale); False when none is left."""
+    import optuna
+    from optuna.trial import TrialState
+
+    while deadline is None or time.monotonic() < deadline:
+        if count_complete(study) >= target:
+            return False
+        if study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            return True
+        if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            return False
+        time.sleep(_POLL_S)
+        # BatchedRDBStorage checks for stale trials at most once per heartbeat interval.
+        optuna.storages.fail_stale_trials(study)
+    return False
 
 
 def _spawned_worker(
@@ -476,13 +496,20 @@ def _spawned_worker(
     deadline = None if deadline_s is None else time.monotonic() + deadline_s
     try:
         guard = _work(cfg, worker=worker, callbacks=[], deadline=deadline)
+        if guard.tripped:
+            errors.put(guard.message(cfg.study.name))
     except KeyboardInterrupt:
-        return
+        pass
     except NmhpoError as exc:
         errors.put(str(exc))
-        return
-    if guard.tripped:
-        errors.put(guard.message(cfg.study.name))
+    # Everything is stored; skip the interpreter's teardown (0.6 s with torch loaded, the
+    # time the study's owner would wait for this worker) once the report has left.
+    errors.close()
+    errors.join_thread()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _start_workers(cfg: StudyConfig, n: int, timeout_s: float | None) -> tuple[list[Any], Any]:

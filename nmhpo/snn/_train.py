@@ -18,6 +18,7 @@ from nmhpo.errors import TrialFailedError
 from nmhpo.snn._encode import encode
 from nmhpo.snn._hardware import HardwarePoint, crossbar_synapses
 from nmhpo.snn._model import Architecture, SpikingNet, make_surrogate
+from nmhpo.snn._optim import FusedAdam, FusedSGD
 from nmhpo.tasks import TaskData
 
 logger = logging.getLogger(__name__)
@@ -131,10 +132,11 @@ def train(data: TaskData, params: dict[str, Any], seed: int) -> TrainedModel:
     arch = architecture(data, params)
     net = build_network(arch, params)
     lr = float(params["lr"])
+    optimizer: FusedAdam | FusedSGD
     if params["optimizer"] == "sgd":
-        optimizer: torch.optim.Optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
+        optimizer = FusedSGD(net.parameters(), lr=lr, momentum=0.9)
     else:
-        optimizer = torch.optim.Adam(net.parameters(), lr=lr, fused=True)
+        optimizer = FusedAdam(net.parameters(), lr=lr)
     loss_fn = _loss_fn(data)
     x_train = torch.from_numpy(data.x_train)
     y_train = _targets(data.y_train, data)

@@ -32,6 +32,17 @@ def test_digits_split_is_stratified_and_sized() -> None:
     assert data.metrics(data.y_val, data.y_val) == {"accuracy": 1.0}
 
 
+def test_digits_are_scikit_learns_digits_without_importing_sklearn_datasets() -> None:
+    from sklearn.datasets import load_digits
+
+    from nmhpo.tasks._digits import load
+
+    data, target = load()
+    bunch = load_digits()
+    np.testing.assert_array_equal(data, bunch.data)
+    np.testing.assert_array_equal(target, bunch.target)
+
+
 def test_data_is_generated_once_into_the_cache(tmp_path: Path) -> None:
     info = get_task("digits")
     options = info.options(n_train=100)

@@ -1,0 +1,98 @@
+"""Adam and SGD steps through PyTorch's fused CPU kernels, without ``torch.optim``.
+
+``torch.optim.Optimizer`` imports ``torch._dynamo`` on first use: 1.2 s measured here, paid
+by every process that trains (each worker of a study, each `nmhpo run`), about as long as
+six quickstart trainings. These classes call the kernels that ``torch.optim.Adam(fused=True)``
+and ``torch.optim.SGD(fused=True)`` call, with the same state, so their steps are
+bit-identical (tests/snn/test_optim.py); they do only what the trainer needs (no weight decay,
+no AMSGrad, no parameter groups).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+
+
+class FusedAdam:
+    """``torch.optim.Adam(params, lr, fused=True)``, step and zero_grad only."""
+
+    def __init__(
+        self,
+        params: Iterable[torch.Tensor],
+        lr: float,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ) -> None:
+        self.params = list(params)
+        self.lr, self.betas, self.eps = lr, betas, eps
+        self.exp_avgs = [
+            torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params
+        ]
+        self.exp_avg_sqs = [
+            torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params
+        ]
+        self.steps = [torch.zeros((), dtype=torch.float32) for _ in self.params]
+
+    @torch.no_grad()
+    def step(self) -> None:
+        live = [i for i, p in enumerate(self.params) if p.grad is not None]
+        if not live:
+            return
+        steps = [self.steps[i] for i in live]
+        torch._foreach_add_(steps, 1)
+        torch._fused_adam_(
+            [self.params[i] for i in live],
+            [self.params[i].grad for i in live],
+            [self.exp_avgs[i] for i in live],
+            [self.exp_avg_sqs[i] for i in live],
+            [],
+            steps,
+            lr=self.lr,
+            beta1=self.betas[0],
+            beta2=self.betas[1],
+            weight_decay=0.0,
+            eps=self.eps,
+            amsgrad=False,
+            maximize=False,
+        )
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            p.grad = None
+
+
+class FusedSGD:
+    """``torch.optim.SGD(params, lr, momentum, fused=True)``, step and zero_grad only."""
+
+    def __init__(self, params: Iterable[torch.Tensor], lr: float, momentum: float = 0.9) -> None:
+        self.params = list(params)
+        self.lr, self.momentum = lr, momentum
+        self.buffers: list[torch.Tensor | None] = [None] * len(self.params)
+
+    @torch.no_grad()
+    def step(self) -> None:
+        live = [i for i, p in enumerate(self.params) if p.grad is not None]
+        if not live:
+            return
+        first = all(self.buffers[i] is None for i in live)
+        if first:
+            for i in live:
+                self.buffers[i] = torch.empty_like(self.params[i].grad)
+        torch._fused_sgd_(
+            [self.params[i] for i in live],
+            [self.params[i].grad for i in live],
+            [self.buffers[i] for i in live],
+            weight_decay=0.0,
+            momentum=self.momentum,
+            lr=self.lr,
+            dampening=0.0,
+            nesterov=False,
+            maximize=False,
+            is_first_step=first,
+        )
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            p.grad = None
