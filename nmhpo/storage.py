@@ -1,24 +1,28 @@
-"""Optuna's RDB storage with a trial's parameters and user attributes written in batches.
+"""Optuna's RDB storage with a trial's writes batched and its read-backs answered locally.
 
-Optuna writes every ``suggest_*`` and every ``set_user_attr`` in a transaction of its own: for
-the quickstart's 8 parameters and 4 attribute groups that is 12 commits per trial, most of the
-study manager's cost on SQLite (benchmarks/bench_scale.py) and, with several workers on one
-file, 12 turns at SQLite's single write lock. Here a trial's parameters are kept in memory
-until nmhpo's objective has suggested all of them and calls :meth:`BatchedRDBStorage.flush`
-(one commit, before any training), and its user attributes until its state is set (one commit,
-just before the state's).
+Optuna writes every ``suggest_*`` and every ``set_user_attr`` in a transaction of its own, and
+reads a trial back from the database when it starts, when it is told and when the sampler next
+lists the study: for the quickstart's 8 parameters and 4 attribute groups, some 20 statements
+and 14 commits per trial, most of the study manager's cost on SQLite and, with several workers
+on one file, 14 turns at SQLite's single write lock (benchmarks/bench_scale.py). Here:
 
-What Optuna promises is kept: its own storage cache (``_CachedStorage``) guarantees only that a
-trial's attributes reach the database before its state changes, which is what happens here.
-What a SIGKILL can lose is what is not needed: a killed trial is re-run from its stored
-parameters (flushed before training), and its attributes were not yet final. Reads through this
-storage (the trial being run, samplers looking at running trials) see the buffered values.
+- a trial's parameters are kept in memory until nmhpo's objective has suggested all of them
+  and calls :meth:`BatchedRDBStorage.flush` (one commit, before any training);
+- its user attributes, values and final state are written in one commit at its end;
+- a trial this process created is kept in memory as stored (every write to it passes through
+  here), so reading it back costs no query; a trial changed by another process (e.g. failed as
+  stale) is read from the database again.
 
-System attributes (a grid sampler's point, a GP sampler's pending suggestion, constraints) are
-written at once: other workers read them while the trial runs.
+What Optuna promises is kept: its own storage cache (``_CachedStorage``) guarantees only that
+a trial's attributes reach the database before its state changes, which is what happens here.
+A SIGKILL can lose only what is not needed: a killed trial is re-run from its stored
+parameters (flushed before training), and its attributes were not final. System attributes
+(a grid sampler's point, a GP sampler's pending suggestion, constraints) are written at once:
+other workers read them while the trial runs.
 
-This class relies on RDBStorage's ``_without_commit`` helpers (Optuna 5); tests run it on real
-SQLite and PostgreSQL databases.
+This class relies on RDBStorage's ``_without_commit`` helpers and table models (Optuna 5).
+tests/test_storage.py checks, on real SQLite and PostgreSQL databases, that what a running
+study reads equals what plain Optuna reads from the same database.
 """
 
 from __future__ import annotations
@@ -27,9 +31,9 @@ import copy
 import json
 import threading
 import time
-from collections.abc import Container, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import optuna
@@ -51,12 +55,43 @@ class _Pending:
     user_attrs: dict[str, Any] = field(default_factory=dict)
 
 
-class BatchedRDBStorage(optuna.storages.RDBStorage):
-    """An RDBStorage that commits a trial's parameters once and its user attributes once.
+#: Passed as "trial ids above" to RDBStorage._get_trials so that it loads the listed ids only.
+_NO_TRIAL_ID_ABOVE = 2**31 - 1  # trial ids are 32-bit INTEGER columns
 
-    Besides batching, the check for stale trials (killed workers) runs at most once per
-    heartbeat interval instead of before every trial: a trial only counts as stale after
-    several silent intervals, so checking more often finds nothing sooner.
+
+def _to_stored(local: datetime) -> datetime:
+    """RDBStorage keeps trial times as naive UTC (optuna.storages._rdb.models.TrialModel)."""
+    return local.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def _from_stored(stored: datetime) -> datetime:
+    return stored.replace(tzinfo=timezone.utc).astimezone().replace(tzinfo=None)
+
+
+def _apply(trial: FrozenTrial, pending: _Pending) -> None:
+    """Give ``trial`` the buffered parameters and attributes, as the database will hold them."""
+    if pending.params:
+        params = dict(trial.params)
+        dists = dict(trial.distributions)
+        for name, (value, dist, _) in pending.params.items():
+            params[name] = dist.to_external_repr(value)
+            dists[name] = dist
+        trial.params = params
+        trial.distributions = dists
+    if pending.user_attrs:
+        trial.user_attrs = {**trial.user_attrs, **pending.user_attrs}
+
+
+class BatchedRDBStorage(optuna.storages.RDBStorage):
+    """An RDBStorage that commits a trial's parameters once and its end once, and answers
+    reads of its own trials from memory.
+
+    Besides batching, a trial this process created is kept as stored (every write to it goes
+    through here), so Optuna's read-backs of it (when the trial starts, when it is told, when
+    the sampler next lists the study's trials) cost no query; a trial another process changed
+    is read from the database again. And the check for stale trials (killed workers) runs at
+    most once per heartbeat interval instead of before every trial: a trial only counts as
+    stale after several silent intervals, so checking more often finds nothing sooner.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -65,20 +100,16 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
 
     def _init_buffers(self) -> None:
         self._pending: dict[int, _Pending] = {}
-        self._pending_lock = threading.Lock()
+        self._mine: dict[int, FrozenTrial] = {}
+        self._lock = threading.RLock()
         self._last_stale_check = float("-inf")
         self._known_distributions: dict[tuple[int, str], distributions.BaseDistribution] = {}
-        self._fresh: dict[int, FrozenTrial] = {}
+
+    _LOCAL = ("_pending", "_mine", "_lock", "_last_stale_check", "_known_distributions")
 
     def __getstate__(self) -> dict[Any, Any]:
         state = super().__getstate__()
-        for key in (
-            "_pending",
-            "_pending_lock",
-            "_last_stale_check",
-            "_known_distributions",
-            "_fresh",
-        ):
+        for key in self._LOCAL:
             state.pop(key, None)
         return state
 
@@ -108,7 +139,7 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
         if previous_distribution is not None:
             # Incompatible distributions fail at the suggest call, as without batching.
             distributions.check_distribution_compatibility(previous_distribution, distribution)
-        with self._pending_lock:
+        with self._lock:
             pending = self._pending.setdefault(trial_id, _Pending())
             pending.params[param_name] = (
                 param_value_internal,
@@ -117,13 +148,15 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
             )
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
-        json.dumps(value)  # an unserialisable value fails here, not at the flush
-        with self._pending_lock:
-            self._pending.setdefault(trial_id, _Pending()).user_attrs[key] = value
+        # What the database will give back (tuples become lists); an unserialisable value
+        # fails here, not at the flush.
+        stored = json.loads(json.dumps(value))
+        with self._lock:
+            self._pending.setdefault(trial_id, _Pending()).user_attrs[key] = stored
 
     def flush(self, trial_id: int | None = None) -> None:
         """Commit what is buffered (for ``trial_id``, or for every trial) in one transaction."""
-        with self._pending_lock:
+        with self._lock:
             if trial_id is None:
                 batch, self._pending = self._pending, {}
             else:
@@ -135,7 +168,21 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
             with _create_scoped_session(self.scoped_session) as session:
                 self._write(session, batch)
         except IntegrityError:
+            self._forget(batch)
             self._write_one_by_one(batch)
+        except Exception:
+            self._forget(batch)
+            raise
+        with self._lock:
+            for tid, pending in batch.items():
+                if tid in self._mine:
+                    _apply(self._mine[tid], pending)
+
+    def _forget(self, trial_ids: Iterable[int]) -> None:
+        """Read these trials from the database from now on."""
+        with self._lock:
+            for tid in trial_ids:
+                self._mine.pop(tid, None)
 
     def _write_one_by_one(self, batch: dict[int, _Pending]) -> None:
         """Optuna's own path, which ignores a row another process wrote first."""
@@ -145,22 +192,22 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
             for key, attr in pending.user_attrs.items():
                 super().set_trial_user_attr(tid, key, attr)
 
-    def _write(self, session: Any, batch: dict[int, _Pending]) -> None:
+    def _write(self, session: Any, batch: dict[int, _Pending], *, lock: bool = False) -> None:
         """The batch in three statements: a state check, the parameters, the attributes.
 
         Optuna's own helpers would issue a query and an insert per row (24 statements for the
         quickstart's 8 parameters and 4 attributes); the rows and checks are the same.
+        ``lock`` takes the trials' rows for update (PostgreSQL), as Optuna does when it sets a
+        trial's state.
         """
-        trials = {
-            row.trial_id: row
-            for row in session.execute(
-                sa.select(
-                    models.TrialModel.trial_id,
-                    models.TrialModel.study_id,
-                    models.TrialModel.state,
-                ).where(models.TrialModel.trial_id.in_(list(batch)))
-            )
-        }
+        query = sa.select(
+            models.TrialModel.trial_id,
+            models.TrialModel.study_id,
+            models.TrialModel.state,
+        ).where(models.TrialModel.trial_id.in_(list(batch)))
+        if lock:
+            query = query.with_for_update()
+        trials = {row.trial_id: row for row in session.execute(query)}
         params: list[dict[str, Any]] = []
         attrs: list[dict[str, Any]] = []
         for tid, pending in batch.items():
@@ -229,27 +276,62 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
     def set_trial_state_values(
         self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
     ) -> bool:
-        with self._pending_lock:
+        with self._lock:
             pending = self._pending.pop(trial_id, None)
-            self._fresh.pop(trial_id, None)
-        if pending is None or not state.is_finished():
+        if not state.is_finished():
+            self._forget([trial_id])
             if pending is not None:
-                self._pending[trial_id] = pending
+                with self._lock:
+                    self._pending[trial_id] = pending
                 self.flush(trial_id)
             return super().set_trial_state_values(trial_id, state, values)
         # A finished trial: its last attributes, values and state in one transaction.
+        now = datetime.now()  # as RDBStorage does
+        with self._lock:
+            mine = self._mine.get(trial_id)
         try:
             with _create_scoped_session(self.scoped_session) as session:
-                self._write(session, {trial_id: pending})
-                trial = models.TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
-                self.check_trial_is_updatable(trial_id, trial.state)
-                for objective, value in enumerate(values or ()):
-                    self._set_trial_value_without_commit(session, trial, objective, value)
-                trial.state = state
-                trial.datetime_complete = datetime.now()  # as RDBStorage does
+                self._write(session, {trial_id: pending or _Pending()}, lock=True)
+                if values and mine is not None and mine.values is None:
+                    # A trial this process created has no stored values yet: insert them.
+                    rows = []
+                    for objective, value in enumerate(values):
+                        stored, kind = models.TrialValueModel.value_to_stored_repr(value)
+                        rows.append(
+                            {
+                                "trial_id": trial_id,
+                                "objective": objective,
+                                "value": stored,
+                                "value_type": kind,
+                            }
+                        )
+                    session.execute(sa.insert(models.TrialValueModel), rows)
+                elif values:
+                    trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
+                    for objective, value in enumerate(values):
+                        self._set_trial_value_without_commit(session, trial, objective, value)
+                table = models.TrialModel.__table__
+                session.execute(
+                    sa.update(table)
+                    .where(table.c.trial_id == trial_id)
+                    .values(state=state, datetime_complete=_to_stored(now))
+                )
         except IntegrityError:
-            self._write_one_by_one({trial_id: pending})
+            self._forget([trial_id])
+            if pending is not None:
+                self._write_one_by_one({trial_id: pending})
             return super().set_trial_state_values(trial_id, state, values)
+        except Exception:
+            self._forget([trial_id])
+            raise
+        with self._lock:
+            mine = self._mine.get(trial_id)  # (it may have been dropped meanwhile)
+            if mine is not None:
+                if pending is not None:
+                    _apply(mine, pending)
+                mine.state = state
+                mine.values = None if values is None else [float(v) for v in values]
+                mine.datetime_complete = _from_stored(_to_stored(now))
         return True
 
     def _create_new_trial(
@@ -257,16 +339,22 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
     ) -> FrozenTrial:
         trial = super()._create_new_trial(study_id, template_trial)
         if template_trial is None:
-            # Optuna reads a new trial back at once (optuna.Trial's constructor); nothing can
-            # have changed it yet, so that read is answered from here.
-            with self._pending_lock:
-                self._fresh[trial._trial_id] = copy.deepcopy(trial)
+            with self._lock:
+                self._mine[trial._trial_id] = copy.deepcopy(trial)
         return trial
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
-        with self._pending_lock:
-            self._fresh.pop(trial_id, None)
         super().set_trial_system_attr(trial_id, key, value)
+        with self._lock:
+            mine = self._mine.get(trial_id)
+            if mine is not None:
+                mine.system_attrs = {**mine.system_attrs, key: json.loads(json.dumps(value))}
+
+    def set_trial_intermediate_value(
+        self, trial_id: int, step: int, intermediate_value: float
+    ) -> None:
+        self._forget([trial_id])
+        super().set_trial_intermediate_value(trial_id, step, intermediate_value)
 
     def record_heartbeat(self, trial_id: int) -> None:
         """One upsert instead of Optuna's read-then-write (SQLite and PostgreSQL)."""
@@ -283,29 +371,20 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
         with _create_scoped_session(self.scoped_session, True) as session:
             session.execute(upsert)
 
-    # --- reads see the buffer --------------------------------------------------------------
+    # --- reads: own trials from memory, the buffer on top ----------------------------------
 
     def _overlay(self, trial: FrozenTrial) -> FrozenTrial:
-        with self._pending_lock:
+        with self._lock:
             pending = self._pending.get(trial._trial_id)
-            if pending is None:
-                return trial
-            params = dict(trial.params)
-            dists = dict(trial.distributions)
-            for name, (value, dist, _) in pending.params.items():
-                params[name] = dist.to_external_repr(value)
-                dists[name] = dist
-            user_attrs = {**trial.user_attrs, **pending.user_attrs}
-        trial.params = params
-        trial.distributions = dists
-        trial.user_attrs = user_attrs
+            if pending is not None:
+                _apply(trial, pending)
         return trial
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
-        with self._pending_lock:
-            fresh = self._fresh.pop(trial_id, None)
-        if fresh is not None:
-            return self._overlay(fresh)
+        with self._lock:
+            mine = self._mine.get(trial_id)
+            if mine is not None:
+                return self._overlay(copy.deepcopy(mine))
         return self._overlay(super().get_trial(trial_id))
 
     def _get_trials(
@@ -315,23 +394,56 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
         included_trial_ids: set[int],
         trial_id_greater_than: int,
     ) -> list[FrozenTrial]:
-        trials = super()._get_trials(study_id, states, included_trial_ids, trial_id_greater_than)
-        if not self._pending:
-            return trials
+        if not self._mine:
+            trials = super()._get_trials(
+                study_id, states, included_trial_ids, trial_id_greater_than
+            )
+            return [self._overlay(t) for t in trials]
+        # Which trials match, then load only those this process does not hold as stored.
+        table = models.TrialModel
+        query = sa.select(table.trial_id, table.state).where(table.study_id == study_id)
+        if states is not None:
+            query = query.where(table.state.in_(list(states)))  # type: ignore[call-overload]
+        included = {t for t in included_trial_ids if t <= trial_id_greater_than}
+        if included and trial_id_greater_than > -1:
+            query = query.where(
+                sa.or_(table.trial_id.in_(included), table.trial_id > trial_id_greater_than)
+            )
+        elif trial_id_greater_than > -1:
+            query = query.where(table.trial_id > trial_id_greater_than)
+        with _create_scoped_session(self.scoped_session) as session:
+            models.StudyModel.find_or_raise_by_id(study_id, session)
+            rows = session.execute(query).all()
+        held: list[FrozenTrial] = []
+        load: set[int] = set()
+        with self._lock:
+            for tid, state in rows:
+                mine = self._mine.get(tid)
+                if mine is not None and mine.state == state:
+                    held.append(copy.deepcopy(mine))
+                    if state.is_finished():
+                        del self._mine[tid]  # Optuna's cache keeps finished trials from here
+                else:
+                    self._mine.pop(tid, None)  # changed elsewhere (e.g. failed as stale)
+                    load.add(tid)
+        loaded = super()._get_trials(study_id, None, load, _NO_TRIAL_ID_ABOVE) if load else []
+        if states is not None:
+            loaded = [t for t in loaded if t.state in states]
+        trials = sorted(held + loaded, key=lambda t: t._trial_id)
         return [self._overlay(t) for t in trials]
 
     def get_trial_param(self, trial_id: int, param_name: str) -> float:
-        with self._pending_lock:
+        with self._lock:
             pending = self._pending.get(trial_id)
             if pending is not None and param_name in pending.params:
                 return pending.params[param_name][0]
         return super().get_trial_param(trial_id, param_name)
 
     def get_trial_user_attrs(self, trial_id: int) -> dict[str, Any]:
-        attrs = super().get_trial_user_attrs(trial_id)
-        with self._pending_lock:
-            pending = self._pending.get(trial_id)
-            return attrs if pending is None else {**attrs, **pending.user_attrs}
+        return self.get_trial(trial_id).user_attrs
+
+    def get_trial_system_attrs(self, trial_id: int) -> dict[str, Any]:
+        return self.get_trial(trial_id).system_attrs
 
     # --- heartbeats ------------------------------------------------------------------------
 

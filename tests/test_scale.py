@@ -49,6 +49,8 @@ def _assert_every_grid_point_once(trials: list[optuna.trial.FrozenTrial], n: int
 
 def test_two_workers_share_sqlite_without_lock_errors(tmp_path: Path) -> None:
     path = _grid_study(tmp_path)
+    # trials long enough that the spawned worker (a second or two to start) gets some
+    path.write_text(path.read_text().replace("epochs = 2", "epochs = 12"))
     result = subprocess.run(
         [*CMD, "run", str(path), "--workers", "2"], capture_output=True, text=True, timeout=600
     )
@@ -71,6 +73,8 @@ def test_two_workers_share_sqlite_without_lock_errors(tmp_path: Path) -> None:
 
 def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     path = _grid_study(tmp_path, heartbeat=1)
+    # about 6 s of trials after a 2 s start: the kills land mid-study
+    path.write_text(path.read_text().replace("epochs = 2", "epochs = 12"))
     storage = f"sqlite:///{tmp_path / 'nmhpo-studies.db'}"
     rng = random.Random(7)
     seen: dict[int, tuple[float, ...]] = {}

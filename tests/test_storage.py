@@ -3,7 +3,9 @@ through Optuna's own storage as another worker or optuna-dashboard would."""
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -151,3 +153,45 @@ def test_heartbeats_are_one_row_per_trial_and_move_forward(url: str) -> None:
     assert second[0] >= first[0]
     # a live trial is not stale; Optuna's own check agrees
     assert storage._get_stale_trial_ids(study._study_id) == []
+
+
+@pytest.fixture
+def away_from_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Optuna stores trial times as UTC and shows them in local time: run away from UTC."""
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("away_from_utc")
+def test_what_this_process_reads_is_what_the_database_holds(url: str) -> None:
+    """Own trials are answered from memory: every trial, as the running study sees it, must
+    equal the trial read afresh by plain Optuna (params, attrs, system attrs, values, times)."""
+    storage = open_storage(url)
+    study = _study(storage)
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        x = trial.suggest_float("x", 0.0, 1.0)
+        n = trial.suggest_int("n", 1, 8, log=True)
+        trial.suggest_categorical("enc", ["rate", "direct"])
+        storage.flush()
+        trial.set_user_attr("point", {"layers": [(64, 32), (32, 10)], "x": x})
+        trial.set_constraint("x <= 0.5", x - 0.5)
+        if n == 1:
+            raise optuna.TrialPruned()
+        if x > 0.9:
+            raise ValueError("diverged")
+        return x, float("inf") if n == 8 else n * 0.1
+
+    study.optimize(objective, n_trials=25, catch=(ValueError,))
+    seen_here = study.get_trials(deepcopy=True)
+    fresh = optuna.load_study(
+        study_name=study.study_name, storage=optuna.storages.RDBStorage(url)
+    ).get_trials(deepcopy=True)
+    assert len(seen_here) == len(fresh) == 25
+    assert seen_here == fresh
+    assert {t.state for t in fresh} >= {TrialState.COMPLETE}
+    for t in fresh:
+        assert t.user_attrs["point"]["layers"] == [[64, 32], [32, 10]]

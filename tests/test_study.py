@@ -138,7 +138,8 @@ def test_every_sampler_runs_a_real_study(tmp_path: Path, sampler: str) -> None:
 
 
 def test_ctrl_c_stops_cleanly_and_the_study_resumes(tmp_path: Path) -> None:
-    path = _write(tmp_path, tiny_study_text(n_trials=6))
+    # long enough to be interrupted after two trials (a tiny trial takes about 0.1 s)
+    path = _write(tmp_path, tiny_study_text(n_trials=30))
     db = f"sqlite:///{tmp_path / 'nmhpo-studies.db'}"
     cmd = [sys.executable, "-m", "nmhpo", "run", str(path)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -169,7 +170,7 @@ def test_ctrl_c_stops_cleanly_and_the_study_resumes(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     trials = optuna.load_study(study_name="tiny", storage=db).trials
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    assert len(complete) == 6
+    assert len(complete) == 30
     for number, values in completed_before.items():
         assert trials[number].values == values
 
