@@ -189,7 +189,8 @@ def _evaluate_once(
         "spikes_per_inference": scored.spikes_per_inference,
         "n_pe": float(price["n_pe"]),
     }
-    # Four user attrs per trial: each is one SQLite transaction, so fewer, larger ones.
+    # Four user attrs per trial, grouped for readers (report, dashboard); nmhpo.storage writes
+    # them in one commit with the trial's end.
     attrs = {
         "metrics": metrics,
         "breakdown": {
