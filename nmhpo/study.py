@@ -12,9 +12,11 @@ import os
 import random
 import signal
 import sys
+import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -408,8 +410,79 @@ def _work(
     # NumPy's BLAS defaults to one thread per core, and idle OpenBLAS threads spin: measured on
     # the quickstart, 10 s of CPU per 22 s of work, for no gain in wall time, taken from
     # whatever else runs (another worker). The study's thread budget bounds BLAS too.
-    with threadpool_limits(limits=cfg.study.torch_threads):
-        return _work_loop(cfg, worker=worker, callbacks=callbacks, deadline=deadline)
+    interrupts = _Interrupts()
+    with threadpool_limits(limits=cfg.study.torch_threads), interrupts.installed():
+        return _work_loop(
+            cfg, worker=worker, callbacks=callbacks, deadline=deadline, interrupts=interrupts
+        )
+
+
+class _Interrupts:
+    """Ctrl-C that lands while Optuna records a trial (its ``tell``, between trials) would
+    break Optuna's loop: a KeyboardInterrupt there escapes as an UnboundLocalError from
+    ``optuna.study._optimize._run_trial``, with the trial's end half-handled. So a Ctrl-C
+    outside the objective asks Optuna to stop after the trial in hand (``study.stop()``) and is
+    raised again once the loop has ended, or at the start of the next objective call; inside
+    the objective it interrupts at once (Optuna records the trial as failed). A second Ctrl-C
+    a second or more later interrupts wherever it lands.
+    """
+
+    #: The same Ctrl-C can arrive twice: from the terminal and forwarded by the parent.
+    SAME_PRESS_S = 1.0
+
+    def __init__(self) -> None:
+        self.study: optuna.Study | None = None
+        self.in_objective = False
+        self.pending_since: float | None = None
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGINT, self._handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.in_objective:
+            raise KeyboardInterrupt
+        if self.pending_since is None and self.study is not None:
+            try:
+                self.study.stop()
+            except RuntimeError:  # not inside Optuna's loop after all: nothing to protect
+                raise KeyboardInterrupt from None
+            self.pending_since = time.monotonic()
+            return
+        if self.pending_since is not None and (
+            time.monotonic() - self.pending_since < self.SAME_PRESS_S
+        ):
+            return
+        raise KeyboardInterrupt
+
+    @contextmanager
+    def optimizing(self, study: optuna.Study) -> Iterator[None]:
+        self.study = study
+        try:
+            yield
+        finally:
+            self.study = None
+        if self.pending_since is not None:
+            raise KeyboardInterrupt
+
+    def guard(self, objective: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        def guarded(trial: Any) -> Any:
+            if self.pending_since is not None:
+                raise KeyboardInterrupt
+            self.in_objective = True
+            try:
+                return objective(trial)
+            finally:
+                self.in_objective = False
+
+        return guarded
 
 
 def _work_loop(
@@ -418,6 +491,7 @@ def _work_loop(
     worker: int,
     callbacks: list[TrialCallback],
     deadline: float | None,
+    interrupts: _Interrupts,
 ) -> _FailureGuard:
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
@@ -436,17 +510,18 @@ def _work_loop(
         remaining = None if deadline is None else deadline - time.monotonic()
         if remaining is not None and remaining <= 0:
             break
-        study.optimize(
-            objective,
-            n_trials=None,
-            timeout=remaining,
-            catch=(Exception,),
-            callbacks=[
-                MaxTrialsCallback(target, states=(TrialState.COMPLETE,)),
-                guard,
-                *callbacks,
-            ],
-        )
+        with interrupts.optimizing(study):
+            study.optimize(
+                interrupts.guard(objective),
+                n_trials=None,
+                timeout=remaining,
+                catch=(Exception,),
+                callbacks=[
+                    MaxTrialsCallback(target, states=(TrialState.COMPLETE,)),
+                    guard,
+                    *callbacks,
+                ],
+            )
         if guard.tripped or count_complete(study) >= target:
             break
         # Short of the target with nothing left to start: wait for trials still running

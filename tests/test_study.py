@@ -175,6 +175,33 @@ def test_ctrl_c_stops_cleanly_and_the_study_resumes(tmp_path: Path) -> None:
         assert trials[number].values == values
 
 
+def test_ctrl_c_while_optuna_records_a_trial_stops_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A KeyboardInterrupt inside Optuna's tell escapes Optuna as an UnboundLocalError with the
+    trial half-handled; nmhpo defers it to the end of that trial."""
+    from nmhpo.storage import BatchedRDBStorage
+
+    real = BatchedRDBStorage.set_trial_state_values
+    sent: list[int] = []
+
+    def tell_with_ctrl_c(self, trial_id, state, values=None):  # type: ignore[no-untyped-def]
+        if state.is_finished() and not sent:
+            sent.append(trial_id)
+            os.kill(os.getpid(), signal.SIGINT)  # handled at the next bytecode, in here
+        return real(self, trial_id, state, values)
+
+    monkeypatch.setattr(BatchedRDBStorage, "set_trial_state_values", tell_with_ctrl_c)
+    path = _write(tmp_path, tiny_study_text(n_trials=3))
+    with pytest.raises(KeyboardInterrupt):
+        run_study(load_config(path))
+    trials = optuna.load_study(
+        study_name="tiny", storage=f"sqlite:///{tmp_path / 'nmhpo-studies.db'}"
+    ).trials
+    assert len(sent) == 1 and len(trials) == 1
+    assert trials[0].state == TrialState.COMPLETE  # recorded in full, then stopped
+
+
 def test_hardware_points_of_one_software_point_reuse_one_trained_network(
     tmp_path: Path,
 ) -> None:
