@@ -41,7 +41,10 @@ it (benchmarks/check_ptycho_real.py compares them with real frames at 32 and 64)
 
 Inputs are ``log1p(counts) / log1p(photons)``, float32 (n, 1, size, size) in [0, 1]: the
 logarithm compresses six decades of dynamic range, and the fixed divisor (the most counts one
-pixel could hold) keeps the absolute intensity that a per-pattern maximum would discard. Targets
+pixel could hold) keeps the absolute intensity that a per-pattern maximum would discard. With
+``contrast = "pixel"`` (the default) each pixel is then stretched linearly from its range over
+512 reference frames (their own objects and seed) to [0, 1], clipped: see ``stretch_pixels``;
+``contrast = "none"`` keeps the plain log scale. Targets
 are float32 (n, 2 * size * size): the amplitude patch, then the phase patch, each mapped
 linearly from ``[amp_min, amp_max]`` / ``[phase_min, phase_max]`` to [0, 1];
 ``meta["amp_range"]`` and ``meta["phase_range"]`` keep the ranges so the metrics are in
@@ -59,6 +62,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
+from typing import Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -111,6 +115,7 @@ class PtychoOptions(TaskOptions):
     feature_size: float = Field(default=5.0, gt=0.0, le=64.0)
     blur: float = Field(default=1.0, ge=0.0, le=16.0)
     coupling: float = Field(default=0.5, ge=0.0, le=1.0)
+    contrast: Literal["pixel", "none"] = "pixel"
 
     @model_validator(mode="after")
     def _ranges(self) -> PtychoOptions:
@@ -343,7 +348,43 @@ def build(options: PtychoOptions, seed: int) -> Splits:
         "amp_range": np.array([options.amp_min, options.amp_max]),
         "phase_range": np.array([options.phase_min, options.phase_max]),
     }
+    if options.contrast == "pixel":
+        # Ranges from frames of their own objects and seed: the validation and test inputs
+        # stay the same when n_train changes.
+        seed_calibration = int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
+        reference, _ = generate(_CALIBRATION_FRAMES, seed_calibration, options)
+        splits = stretch_pixels(splits, reference)
     return dataclasses.replace(splits, meta=meta)
+
+
+#: Frames whose per-pixel ranges set the contrast stretch.
+_CALIBRATION_FRAMES = 512
+
+
+def stretch_pixels(splits: Splits, reference: np.ndarray) -> Splits:
+    """Each detector pixel mapped linearly from its range over ``reference`` frames to [0, 1].
+
+    The log-scaled frames vary little from frame to frame at any one pixel (a standard
+    deviation of 0.06 on a mean of 0.36 at 16 x 16) next to the differences between pixels,
+    so a network sees mostly the mean pattern. Stretching each pixel's range gives every
+    network that information. Measured at 16 x 16 with 2,000 training frames: an SNN's phase
+    error (512 hidden neurons, direct encoding, 4 steps, float inference) drops from 0.60 rad,
+    no better than predicting the training mean (0.61), to 0.52 rad, its phase SSIM from 0.2
+    to 0.4; a float MLP's from 0.63 to 0.49 rad with ranges from the training frames (ridge
+    regression on the plain inputs: 0.47).
+    """
+    lo = reference.min(axis=0)
+    span = np.maximum(reference.max(axis=0) - lo, 1e-6)
+
+    def stretch(x: np.ndarray) -> np.ndarray:
+        return np.clip((x - lo) / span, 0.0, 1.0).astype(np.float32)
+
+    return dataclasses.replace(
+        splits,
+        x_train=stretch(splits.x_train),
+        x_val=stretch(splits.x_val),
+        x_test=stretch(splits.x_test),
+    )
 
 
 # ----------------------------------------------------------------------------- metrics
