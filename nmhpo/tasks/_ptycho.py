@@ -54,7 +54,8 @@ PtychoNN preprocessing's zeroing of counts below 3.
 Users with real PtychoNN data can pass an .npz with arrays x_train, y_train, x_val, y_val and
 optionally x_test, y_test (x: (n, 1, s, s), y: (n, 2 * s * s), amplitude then phase) and
 ``meta_amp_range`` / ``meta_phase_range`` giving the [low, high] that 0 and 1 stand for;
-without them the targets are taken to be in physical units already.
+without them the targets are taken to be in physical units already. Their inputs are used as
+given (``contrast`` applies to generated frames): scale them to [0, 1] the same way.
 """
 
 from __future__ import annotations
