@@ -170,7 +170,7 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
         except IntegrityError:
             self._forget(batch)
             self._write_one_by_one(batch)
-        except Exception:
+        except BaseException:
             self._forget(batch)
             raise
         with self._lock:
@@ -284,7 +284,10 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
                 with self._lock:
                     self._pending[trial_id] = pending
                 self.flush(trial_id)
-            return super().set_trial_state_values(trial_id, state, values)
+            started = super().set_trial_state_values(trial_id, state, values)
+            if started and state == TrialState.RUNNING and self.heartbeat_interval is not None:
+                self.record_heartbeat(trial_id)  # a queued trial, now running: see below
+            return started
         # A finished trial: its last attributes, values and state in one transaction.
         now = datetime.now()  # as RDBStorage does
         with self._lock:
@@ -321,7 +324,12 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
             if pending is not None:
                 self._write_one_by_one({trial_id: pending})
             return super().set_trial_state_values(trial_id, state, values)
-        except Exception:
+        except optuna.exceptions.UpdateFinishedTrialError:
+            # Another process finished it first: failed as stale while this worker was slow
+            # to beat. Its record (and the re-run it queued) stands; this result is dropped.
+            self._forget([trial_id])
+            return False
+        except BaseException:
             self._forget([trial_id])
             raise
         with self._lock:
@@ -341,6 +349,20 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
         if template_trial is None:
             with self._lock:
                 self._mine[trial._trial_id] = copy.deepcopy(trial)
+        return trial
+
+    def _get_prepared_new_trial(
+        self, study_id: int, template_trial: FrozenTrial | None, session: Any
+    ) -> Any:
+        """A running trial gets its first heartbeat in the transaction that creates it.
+
+        Optuna's stale check skips running trials without any heartbeat, and the first one
+        comes from a thread started after the trial: a worker killed in between would leave
+        its trial running forever (and a grid point taken).
+        """
+        trial = super()._get_prepared_new_trial(study_id, template_trial, session)
+        if self.heartbeat_interval is not None and trial.state == TrialState.RUNNING:
+            session.add(models.TrialHeartbeatModel(trial_id=trial.trial_id))
         return trial
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:

@@ -45,6 +45,14 @@ GRACE_INTERVALS = 3
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
+#: How the study's owner asks its spawned workers to stop after their trial in hand (a
+#: forwarded SIGINT could land as a "second Ctrl-C" in the middle of Optuna's bookkeeping).
+STOP_SIGNAL = getattr(signal, "SIGUSR1", signal.SIGINT)
+#: How long stopping workers get to finish their trial before they are terminated.
+_STOP_WAIT_S = 30.0
+#: A worker's report (a stop reason) is cut to this many characters.
+_MAX_REPORT = 2000
+
 TrialCallback = Callable[["optuna.Study", "FrozenTrial"], None]
 
 
@@ -375,23 +383,53 @@ def _grid_key(params: dict[str, Any]) -> tuple[tuple[str, str], ...]:
 
 def requeue_failed_grid_points(study: optuna.Study) -> int:
     """Queue again every grid point whose only trials failed (a Ctrl-C, a diverged run): the
-    GridSampler counts a failed point as visited and would never return to it."""
+    GridSampler counts a failed point as visited and would never return to it.
+
+    A point is known by its grid id (the GridSampler's system attr), which a trial has from
+    its start, before any parameter exists: a trial interrupted before or while suggesting
+    has none or some of its parameters. Trials without a grid id fall back to their
+    parameters.
+    """
+    import optuna
     from optuna.trial import TrialState
 
     trials = study.get_trials(deepcopy=False)
-    alive = {
-        _grid_key(t.params)
+    live = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+    alive_ids = {t.system_attrs["grid_id"] for t in trials if t.state in live and _has_id(t)}
+    alive_params = {
+        _grid_key(t.params or t.system_attrs.get("fixed_params", {}))
         for t in trials
-        if t.state in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+        if t.state in live
     }
     queued = 0
     for t in trials:
-        key = _grid_key(t.params)
-        if t.state == TrialState.FAIL and t.params and key not in alive:
+        if t.state != TrialState.FAIL:
+            continue
+        if _has_id(t):
+            grid_id = t.system_attrs["grid_id"]
+            if grid_id in alive_ids:
+                continue
+            study.add_trial(
+                optuna.trial.create_trial(
+                    state=TrialState.WAITING,
+                    system_attrs={
+                        "grid_id": grid_id,
+                        "search_space": t.system_attrs["search_space"],
+                    },
+                )
+            )
+            alive_ids.add(grid_id)
+        elif t.params and _grid_key(t.params) not in alive_params:
             study.enqueue_trial(t.params, skip_if_exists=False)
-            alive.add(key)
-            queued += 1
+            alive_params.add(_grid_key(t.params))
+        else:
+            continue
+        queued += 1
     return queued
+
+
+def _has_id(trial: FrozenTrial) -> bool:
+    return "grid_id" in trial.system_attrs and "search_space" in trial.system_attrs
 
 
 def _work(
@@ -441,10 +479,12 @@ class _Interrupts:
             yield
             return
         previous = signal.signal(signal.SIGINT, self._handler)
+        previous_stop = signal.signal(STOP_SIGNAL, self._stop_request)
         try:
             yield
         finally:
             signal.signal(signal.SIGINT, previous)
+            signal.signal(STOP_SIGNAL, previous_stop)
 
     def _handler(self, signum: int, frame: Any) -> None:
         if self.in_objective:
@@ -461,6 +501,13 @@ class _Interrupts:
         ):
             return
         raise KeyboardInterrupt
+
+    def _stop_request(self, signum: int, frame: Any) -> None:
+        """The study's owner asks this worker to stop (its own Ctrl-C, or a failure): as a
+        first Ctrl-C, and never a forced one, however many requests arrive."""
+        if self.pending_since is not None:
+            return
+        self._handler(signum, frame)
 
     @contextmanager
     def optimizing(self, study: optuna.Study) -> Iterator[None]:
@@ -508,8 +555,8 @@ def _work_loop(
     target = cfg.study.n_trials
     while True:
         remaining = None if deadline is None else deadline - time.monotonic()
-        if remaining is not None and remaining <= 0:
-            break
+        if (remaining is not None and remaining <= 0) or count_complete(study) >= target:
+            break  # (a worker that starts late must not add a trial to a finished study)
         with interrupts.optimizing(study):
             study.optimize(
                 interrupts.guard(objective),
@@ -561,22 +608,25 @@ def _spawned_worker(
     cfg: StudyConfig, worker: int, deadline_s: float | None, errors: Any, log_level: int
 ) -> None:
     """A worker process of `run_study`: logs like its parent, reports a stop reason back."""
-    quiet_optuna()
-    logger = logging.getLogger("nmhpo")
-    logger.setLevel(log_level)
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter(f"nmhpo (worker {worker}): %(message)s"))
-        logger.addHandler(handler)
     deadline = None if deadline_s is None else time.monotonic() + deadline_s
     try:
+        quiet_optuna()
+        logger = logging.getLogger("nmhpo")
+        logger.setLevel(log_level)
+        if not logger.handlers:
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter(f"nmhpo (worker {worker}): %(message)s"))
+            logger.addHandler(handler)
         guard = _work(cfg, worker=worker, callbacks=[], deadline=deadline)
         if guard.tripped:
-            errors.put(guard.message(cfg.study.name))
+            errors.put(guard.message(cfg.study.name)[:_MAX_REPORT])
     except KeyboardInterrupt:
         pass
     except NmhpoError as exc:
-        errors.put(str(exc))
+        errors.put(str(exc)[:_MAX_REPORT])
+    # Done: a Ctrl-C or stop request from here on would only print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(STOP_SIGNAL, signal.SIG_IGN)
     # Everything is stored; skip the interpreter's teardown (0.6 s with torch loaded, the
     # time the study's owner would wait for this worker) once the report has left.
     errors.close()
@@ -618,11 +668,28 @@ def _start_workers(cfg: StudyConfig, n: int, timeout_s: float | None) -> tuple[l
 
 
 def _interrupt(procs: list[Any]) -> None:
+    """Ask the spawned workers to stop after their trial in hand; end those that do not."""
     for p in procs:
         if p.is_alive() and p.pid is not None:
-            os.kill(p.pid, signal.SIGINT)
+            os.kill(p.pid, STOP_SIGNAL)
+    deadline = time.monotonic() + _STOP_WAIT_S
     for p in procs:
-        p.join(timeout=30)
+        p.join(timeout=max(0.0, deadline - time.monotonic()))
+    for p in procs:
+        if p.is_alive():
+            p.terminate()  # its running trial goes stale and is re-run later
+            p.join(timeout=5)
+
+
+def _drain(errors: Any, into: list[str]) -> None:
+    """Read the workers' reports as they come: a worker blocks on a full pipe otherwise."""
+    import queue
+
+    while True:
+        try:
+            into.append(errors.get_nowait())
+        except queue.Empty:
+            return
 
 
 def run_study(
@@ -671,9 +738,9 @@ def run_study(
     procs: list[Any] = []
     errors: Any = None
     if done < target:
-        if workers > 1:
-            procs, errors = _start_workers(cfg, workers, timeout_s)
         try:
+            if workers > 1:
+                procs, errors = _start_workers(cfg, workers, timeout_s)
             guard = _work(cfg, worker=0, callbacks=list(callbacks or []), deadline=deadline)
             if guard.tripped:
                 stopped.append(guard.message(cfg.study.name))
@@ -683,14 +750,15 @@ def run_study(
                 # the trials they have started.
                 for p in procs:
                     p.join(timeout=1.0 / len(procs))
+                _drain(errors, stopped)
                 if on_progress is not None:
                     on_progress(count_complete(study), target)
-        except KeyboardInterrupt:
+        except BaseException:
+            # Ctrl-C, or worker 0 failed: no spawned worker may outlive this process.
             _interrupt(procs)
             raise
     if errors is not None:
-        while not errors.empty():
-            stopped.append(errors.get())
+        _drain(errors, stopped)
         crashed = [p.exitcode for p in procs if p.exitcode not in (0, None)]
         if crashed:
             logger.warning("%d worker process(es) exited with codes %s", len(crashed), crashed)

@@ -195,3 +195,38 @@ def test_what_this_process_reads_is_what_the_database_holds(url: str) -> None:
     assert {t.state for t in fresh} >= {TrialState.COMPLETE}
     for t in fresh:
         assert t.user_attrs["point"]["layers"] == [[64, 32], [32, 10]]
+
+
+def test_a_new_trial_has_a_heartbeat_from_its_first_commit(url: str) -> None:
+    """Optuna's stale check skips running trials that never beat: a worker killed before its
+    heartbeat thread's first beat would leave its trial running forever."""
+    storage = open_storage(url, heartbeat_s=1)
+    study = _study(storage)
+    trial = study.ask()
+    table = models.TrialHeartbeatModel.__table__
+    with storage.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(table.c.heartbeat).where(table.c.trial_id == trial._trial_id)
+        ).all()
+    assert len(rows) == 1
+
+
+def test_a_trial_failed_elsewhere_as_stale_does_not_crash_this_worker(url: str) -> None:
+    storage = open_storage(url)
+    study = _study(storage)
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        trial.suggest_float("x", 0.0, 1.0)
+        storage.flush()
+        # meanwhile another worker's fail_stale_trials marks this trial failed
+        optuna.storages.RDBStorage(url).set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        trial.set_user_attr("metrics", {"accuracy": 0.5})
+        return 0.5, 1.0
+
+    study.optimize(objective, n_trials=2, catch=(Exception,))  # returns, does not raise
+    states = [t.state for t in _plain(url, study.study_name).trials]
+    assert states == [TrialState.FAIL, TrialState.FAIL]  # the other process's record stands
+
+
+def _plain(url: str, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=optuna.storages.RDBStorage(url))

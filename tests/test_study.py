@@ -175,6 +175,56 @@ def test_ctrl_c_stops_cleanly_and_the_study_resumes(tmp_path: Path) -> None:
         assert trials[number].values == values
 
 
+def test_a_grid_point_interrupted_before_its_parameters_is_run_again(tmp_path: Path) -> None:
+    """A Ctrl-C between the trial's creation (the GridSampler gives it its grid id) and its
+    first parameter leaves a failed trial without parameters: the point must be queued again
+    by its grid id, or the GridSampler counts it as visited for good."""
+    import optuna.samplers
+
+    from nmhpo.study import _Interrupts, open_storage, requeue_failed_grid_points
+
+    url = f"sqlite:///{tmp_path / 'grid.db'}"
+    space = {"x": [0, 1], "y": [0, 1]}
+
+    class CtrlCAtTrial2(optuna.samplers.GridSampler):
+        def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+            super().before_trial(study, trial)
+            if trial.number == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    def objective(trial: optuna.Trial) -> float:
+        return trial.suggest_int("x", 0, 1) + trial.suggest_int("y", 0, 1)
+
+    study = optuna.create_study(storage=open_storage(url), sampler=CtrlCAtTrial2(space, seed=0))
+    interrupts = _Interrupts()
+    with pytest.raises(KeyboardInterrupt), interrupts.installed(), interrupts.optimizing(study):
+        study.optimize(interrupts.guard(objective), catch=(Exception,))
+    lost = study.trials[2]
+    assert lost.state == TrialState.FAIL and lost.params == {}
+
+    again = optuna.load_study(
+        study_name=study.study_name,
+        storage=open_storage(url),
+        sampler=optuna.samplers.GridSampler(space, seed=0),
+    )
+    assert requeue_failed_grid_points(again) == 1
+    again.optimize(objective, catch=(Exception,))
+    points = {
+        tuple(sorted(t.params.items())) for t in again.trials if t.state == TrialState.COMPLETE
+    }
+    assert len(points) == 4
+
+
+def test_a_worker_starting_after_the_target_adds_no_trial(tmp_path: Path) -> None:
+    from nmhpo.study import _work, count_complete
+
+    cfg = load_config(_write(tmp_path, tiny_study_text(sampler="random", n_trials=2)))
+    run_study(cfg)
+    _work(cfg, worker=1, callbacks=[], deadline=None)  # a spawned worker slow to start
+    assert count_complete(load_existing(cfg)) == 2
+    assert len(load_existing(cfg).trials) == 2
+
+
 def test_ctrl_c_while_optuna_records_a_trial_stops_after_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
