@@ -71,6 +71,28 @@ def test_two_workers_share_sqlite_without_lock_errors(tmp_path: Path) -> None:
     assert len(trained) <= 8 + 2  # 8 software points; a race may train one twice per worker
 
 
+def test_spawned_workers_do_not_outlive_a_failing_owner(tmp_path: Path) -> None:
+    """Worker 0 (this process) fails after its first trial: the spawned worker is stopped
+    instead of running the study to its end while the owner waits or exits."""
+    import multiprocessing
+
+    from nmhpo.config import load_config
+    from nmhpo.study import count_complete, load_existing, run_study
+
+    path = tmp_path / "long.toml"
+    path.write_text(tiny_study_text(sampler="random", n_trials=200))
+    cfg = load_config(path)
+
+    def fail(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        raise RuntimeError("worker 0 broke")
+
+    with pytest.raises(RuntimeError, match="worker 0 broke"):
+        run_study(cfg, workers=2, callbacks=[fail])
+    assert multiprocessing.active_children() == []
+    assert count_complete(load_existing(cfg)) < 200
+    assert not load_existing(cfg).get_trials(states=(TrialState.RUNNING,))
+
+
 def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     path = _grid_study(tmp_path, heartbeat=1)
     # about 6 s of trials after a 2 s start: the kills land mid-study
