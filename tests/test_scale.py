@@ -95,8 +95,8 @@ def test_spawned_workers_do_not_outlive_a_failing_owner(tmp_path: Path) -> None:
 
 def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     path = _grid_study(tmp_path, heartbeat=1)
-    # about 6 s of trials after a 2 s start: the kills land mid-study
-    path.write_text(path.read_text().replace("epochs = 2", "epochs = 12"))
+    # about 10 s of trials after a 2 s start: the kills land mid-study
+    path.write_text(path.read_text().replace("epochs = 2", "epochs = 40"))
     storage = f"sqlite:///{tmp_path / 'nmhpo-studies.db'}"
     rng = random.Random(7)
     seen: dict[int, tuple[float, ...]] = {}
