@@ -50,7 +50,7 @@ def _assert_every_grid_point_once(trials: list[optuna.trial.FrozenTrial], n: int
 def test_two_workers_share_sqlite_without_lock_errors(tmp_path: Path) -> None:
     path = _grid_study(tmp_path)
     # trials long enough that the spawned worker (a second or two to start) gets some
-    path.write_text(path.read_text().replace("epochs = 2", "epochs = 12"))
+    path.write_text(path.read_text().replace("epochs = 2", "epochs = 30"))
     result = subprocess.run(
         [*CMD, "run", str(path), "--workers", "2"], capture_output=True, text=True, timeout=600
     )
