@@ -164,7 +164,7 @@ def throughput(workers: int, sampler_name: str, n_trials: int) -> dict[str, Any]
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     by_worker: dict[str, list[Any]] = {}
     for t in sorted(complete, key=lambda t: t.datetime_start):
-        by_worker.setdefault(t.user_attrs["run"]["worker"], []).append(t)
+        by_worker.setdefault(t.user_attrs["run.worker"], []).append(t)
     # Steady state: after every worker has finished two trials.
     warm = max(ts[min(1, len(ts) - 1)].datetime_complete for ts in by_worker.values())
     end = max(t.datetime_complete for t in complete)

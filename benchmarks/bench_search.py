@@ -72,7 +72,7 @@ def tabulate() -> dict[str, Any]:
                     "energy_uj": t.values[1],
                 }
             )
-            cpu += t.user_attrs["run"].get("cpu_s", 0.0)
+            cpu += t.user_attrs.get("run.cpu_s", 0.0)
     rows.sort(key=lambda r: tuple(str(r[n]) for n in names))
     TABLE.parent.mkdir(parents=True, exist_ok=True)
     with TABLE.open("w", newline="") as fh:

@@ -61,7 +61,7 @@ def run(reuse: bool) -> dict[str, float]:
         return {
             "wall_s": round(seconds, 2),
             "trials": len(trials),
-            "trained": sum(bool(t.user_attrs["run"]["trained"]) for t in trials),
+            "trained": sum(bool(t.user_attrs["run.trained"]) for t in trials),
             "mean_trial_s": round(seconds / len(trials), 3),
         }
 

@@ -6,21 +6,21 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from nmhpo.errors import ConfigError, StorageError
+from nmhpo.record import TrialRecord
 
 if TYPE_CHECKING:
     import optuna
     from optuna.study import StudyDirection
-    from optuna.trial import FrozenTrial
+    from optuna.trial import FrozenTrial, TrialState
 
 logger = logging.getLogger(__name__)
 
@@ -42,20 +42,6 @@ REFERENCE_RULE = (
 )
 #: `importance` and the report need at least this many completed trials.
 MIN_TRIALS_FOR_IMPORTANCE = 4
-
-#: Every file `write_report` may write; those it skips are removed from ``out_dir``.
-REPORT_FILES = frozenset(
-    {
-        "trials.csv",
-        "trials.json",
-        "pareto.json",
-        "pareto_front.png",
-        "hypervolume.json",
-        "hypervolume_history.png",
-        "importance.png",
-        "breakdown.png",
-    }
-)
 
 Direction = Literal["minimize", "maximize"]
 Evaluator = Literal["ped-anova", "fanova"]
@@ -92,15 +78,17 @@ def is_feasible(trial: FrozenTrial) -> bool:
 
 
 def trial_cost_s(trial: FrozenTrial) -> float:
-    """CPU seconds the trial used: ``run.cpu_s`` when recorded, else its wall duration (older
-    trials and failed ones have no ``run``), else 0 (a trial still running)."""
-    cpu = trial.user_attrs.get("run", {}).get("cpu_s")
-    if cpu is not None:
-        return float(cpu)
-    return trial.duration.total_seconds() if trial.duration is not None else 0.0
+    """CPU seconds the trial used (see `TrialRecord.cpu_s`)."""
+    return TrialRecord.from_trial(trial).cpu_s
 
 
-def _complete_trials(study: optuna.Study) -> list[FrozenTrial]:
+def records(study: optuna.Study, states: Sequence[TrialState] | None = None) -> list[TrialRecord]:
+    """Every trial of ``study`` (or those in ``states``) as typed records, by number."""
+    trials = study.get_trials(deepcopy=False, states=None if states is None else tuple(states))
+    return [TrialRecord.from_trial(t) for t in sorted(trials, key=lambda t: t.number)]
+
+
+def complete_trials(study: optuna.Study) -> list[FrozenTrial]:
     """Completed trials in trial-number order (the order the sampler proposed them)."""
     from optuna.trial import TrialState
 
@@ -112,59 +100,24 @@ def _values(trials: Sequence[FrozenTrial], n_objectives: int) -> np.ndarray:
     return np.array([t.values for t in trials], dtype=float).reshape(len(trials), n_objectives)
 
 
-def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
+def pareto_trials(study: optuna.Study) -> list[TrialRecord]:
     """Completed, feasible, non-dominated trials, ordered by the first objective (best first)."""
     from optuna.study import StudyDirection
 
-    trials = list(study.best_trials)
     sign = -1.0 if study.directions[0] == StudyDirection.MAXIMIZE else 1.0
-    return sorted(trials, key=lambda t: sign * t.values[0])
+    trials = sorted(study.best_trials, key=lambda t: sign * t.values[0])
+    return [TrialRecord.from_trial(t) for t in trials]
 
 
-def trial_record(trial: FrozenTrial, names: list[str]) -> dict[str, Any]:
-    """One flat row per trial: state, objectives, feasibility, parameters, metrics, timings,
-    breakdowns. ``feasible`` is None for a trial that did not complete."""
-    from optuna.trial import TrialState
-
-    row: dict[str, Any] = {
-        "number": trial.number,
-        "state": trial.state.name,
-        "duration_s": trial.duration.total_seconds() if trial.duration else None,
-    }
-    for name, value in zip(names, trial.values or [None] * len(names), strict=False):
-        row[name] = value
-    row["feasible"] = is_feasible(trial) if trial.state == TrialState.COMPLETE else None
-    row.update({f"constraint_{k}": v for k, v in trial.constraints.items()})
-    row.update({f"param_{k}": v for k, v in trial.params.items()})
-    attrs = trial.user_attrs
-    for key, value in attrs.get("metrics", {}).items():
-        row.setdefault(f"metric_{key}", value)
-    run = attrs.get("run", {})
-    for key in (
-        "trained",
-        "train_time_s",
-        "eval_time_s",
-        "hw_time_s",
-        "cpu_s",
-        "training_seed",
-        "worker",
-    ):
-        if key in run:
-            row[key] = run[key]
-    breakdown = attrs.get("breakdown", {})
-    for comp, value in breakdown.get("energy_pj", {}).items():
-        row[f"energy_pj_{comp}"] = value
-    for comp, value in breakdown.get("area_um2", {}).items():
-        row[f"area_um2_{comp}"] = value
-    if "fail_reason" in attrs:
-        row["fail_reason"] = attrs["fail_reason"]
-    return row
+def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
+    """All trials as flat rows (`TrialRecord.row`), by number."""
+    names = objective_names(study)
+    return [r.row(names) for r in records(study)]
 
 
 def write_trials_csv(study: optuna.Study, path: Path) -> int:
     """All trials as CSV (one row each, union of columns); returns the row count."""
-    names = objective_names(study)
-    rows = [trial_record(t, names) for t in study.get_trials(deepcopy=False)]
+    rows = trial_rows(study)
     columns: list[str] = []
     for row in rows:
         columns += [c for c in row if c not in columns]
@@ -264,7 +217,7 @@ def hypervolume_history(
         directions: Defaults to the study's directions.
     """
     dirs = direction_names(directions if directions is not None else study.directions)
-    return _history(_complete_trials(study), np.asarray(reference, dtype=float), dirs)
+    return _history(complete_trials(study), np.asarray(reference, dtype=float), dirs)
 
 
 def _params_key(params: Mapping[str, Any]) -> str:
@@ -276,7 +229,7 @@ def _params_key(params: Mapping[str, Any]) -> str:
     return json.dumps({k: norm(v) for k, v in params.items()}, sort_keys=True, default=str)
 
 
-def _shared_objectives(studies: Sequence[optuna.Study]) -> tuple[list[str], list[Direction]]:
+def shared_objectives(studies: Sequence[optuna.Study]) -> tuple[list[str], list[Direction]]:
     """The objectives all studies share; a mismatch would make the hypervolumes meaningless."""
     first = studies[0]
     names, dirs = objective_names(first), direction_names(first.directions)
@@ -304,6 +257,96 @@ def _cost_until(study: optuna.Study) -> dict[int, float]:
     return out
 
 
+@dataclass(frozen=True)
+class Reach:
+    """When a study first reached a share of the grid's hypervolume."""
+
+    trials: int  # completed trials spent, in trial-number order
+    trial_number: int
+    cpu_s: float  # CPU seconds of every trial up to that one, failed ones included
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    """One study's hypervolume figures within a `Comparison` (one reference point for all).
+
+    The grid fields (``hv_ratio``, ``to_grid_hv``, ``grid_front_*``) are None when the
+    comparison has no grid; ``pareto_size`` is set on the grid's own summary.
+    """
+
+    name: str
+    n_trials: int
+    n_complete: int
+    n_feasible: int
+    cpu_s_total: float
+    hv_at: Mapping[int, float | None]  # hypervolume after k completed trials
+    final_hv: float
+    history: tuple[float, ...]  # after each completed trial
+    cpu_history: tuple[float, ...]  # cumulative CPU seconds at each completed trial
+    hv_ratio: float | None = None
+    to_grid_hv: Mapping[str, Reach | None] | None = None  # "95%", "99%", "100%"
+    grid_front_size: int | None = None
+    grid_front_found: int | None = None
+    pareto_size: int | None = None
+
+    @property
+    def grid_front_all_found(self) -> bool | None:
+        if self.grid_front_size is None or self.grid_front_found is None:
+            return None
+        return self.grid_front_found == self.grid_front_size
+
+    def to_dict(self) -> dict[str, Any]:
+        """compare.json's layout (keys as text, absent grid fields left out)."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "n_trials": self.n_trials,
+            "n_complete": self.n_complete,
+            "n_feasible": self.n_feasible,
+            "cpu_s_total": self.cpu_s_total,
+            "hv_at": {str(k): v for k, v in self.hv_at.items()},
+            "final_hv": self.final_hv,
+            "history": list(self.history),
+            "cpu_history": list(self.cpu_history),
+        }
+        if self.to_grid_hv is not None:
+            out["hv_ratio"] = self.hv_ratio
+            out["to_grid_hv"] = {
+                k: None if v is None else asdict(v) for k, v in self.to_grid_hv.items()
+            }
+        if self.grid_front_size is not None:
+            out["grid_front_size"] = self.grid_front_size
+            out["grid_front_found"] = self.grid_front_found
+            out["grid_front_all_found"] = self.grid_front_all_found
+        if self.pareto_size is not None:
+            out["pareto_size"] = self.pareto_size
+        return out
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """`compare_studies`' result: every study (and the grid) against one reference point."""
+
+    objectives: tuple[str, ...]
+    directions: tuple[Direction, ...]
+    reference: tuple[float, ...]
+    reference_rule: str
+    ks: tuple[int, ...]
+    grid: StudySummary | None
+    studies: tuple[StudySummary, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict (what ``nmhpo compare --json`` prints and compare.json holds)."""
+        return {
+            "objectives": list(self.objectives),
+            "directions": list(self.directions),
+            "reference": list(self.reference),
+            "reference_rule": self.reference_rule,
+            "ks": list(self.ks),
+            "grid": None if self.grid is None else self.grid.to_dict(),
+            "studies": [s.to_dict() for s in self.studies],
+        }
+
+
 def _study_summary(
     study: optuna.Study,
     reference: np.ndarray,
@@ -311,53 +354,50 @@ def _study_summary(
     ks: Sequence[int],
     grid_hv: float | None,
     grid_front: set[str] | None,
-) -> dict[str, Any]:
-    complete = _complete_trials(study)
+) -> StudySummary:
+    complete = complete_trials(study)
     history = _history(complete, reference, directions)
     n = len(complete)
     final = float(history[-1]) if n else 0.0
     cost = _cost_until(study)
-    summary: dict[str, Any] = {
-        "name": study.study_name,
-        "n_trials": len(study.get_trials(deepcopy=False)),
-        "n_complete": n,
-        "n_feasible": sum(is_feasible(t) for t in complete),
-        "cpu_s_total": max(cost.values(), default=0.0),
-        "hv_at": {str(k): (float(history[k - 1]) if 0 < k <= n else None) for k in ks},
-        "final_hv": final,
-        "history": history.tolist(),
-        "cpu_history": [cost[t.number] for t in complete],
-    }
+    summary = StudySummary(
+        name=study.study_name,
+        n_trials=len(study.get_trials(deepcopy=False)),
+        n_complete=n,
+        n_feasible=sum(is_feasible(t) for t in complete),
+        cpu_s_total=max(cost.values(), default=0.0),
+        hv_at={int(k): (float(history[k - 1]) if 0 < k <= n else None) for k in ks},
+        final_hv=final,
+        history=tuple(float(h) for h in history),
+        cpu_history=tuple(cost[t.number] for t in complete),
+    )
     if grid_hv is None:
         return summary
-    summary["hv_ratio"] = final / grid_hv if grid_hv > 0 else None
-    reached: dict[str, dict[str, Any] | None] = {}
+    reached: dict[str, Reach | None] = {}
     for frac in HV_THRESHOLDS:
         hit = np.flatnonzero(history >= frac * grid_hv * (1.0 - HV_RTOL)) if grid_hv > 0 else []
         if len(hit) == 0:
             reached[f"{frac:.0%}"] = None
             continue
         trial = complete[int(hit[0])]
-        reached[f"{frac:.0%}"] = {
-            "trials": int(hit[0]) + 1,
-            "trial_number": trial.number,
-            "cpu_s": cost[trial.number],
-        }
-    summary["to_grid_hv"] = reached
+        reached[f"{frac:.0%}"] = Reach(int(hit[0]) + 1, trial.number, cost[trial.number])
+    found = None
     if grid_front is not None:
-        seen = {_params_key(t.params) for t in complete}
-        found = len(grid_front & seen)
-        summary["grid_front_size"] = len(grid_front)
-        summary["grid_front_found"] = found
-        summary["grid_front_all_found"] = found == len(grid_front)
-    return summary
+        found = len(grid_front & {_params_key(t.params) for t in complete})
+    return replace(
+        summary,
+        hv_ratio=final / grid_hv if grid_hv > 0 else None,
+        to_grid_hv=reached,
+        grid_front_size=None if grid_front is None else len(grid_front),
+        grid_front_found=found,
+    )
 
 
 def compare_studies(
     studies: list[optuna.Study],
     grid: optuna.Study | None = None,
     ks: Sequence[int] = (24, 48, 96),
-) -> dict[str, Any]:
+) -> Comparison:
     """How well and how cheaply each study found the trade-off, against an optional grid.
 
     All studies (and the grid) are measured with one reference point (`reference_point` over
@@ -371,24 +411,15 @@ def compare_studies(
             100% mark and its Pareto set, matched by parameters, the set to find.
         ks: Report the hypervolume after this many completed trials (None when fewer ran).
 
-    Returns:
-        A JSON-able dict: ``objectives``, ``directions``, ``reference``, ``reference_rule``,
-        ``ks``, ``grid`` (summary or None) and ``studies`` (one summary each, in order) with
-        ``name``, ``n_trials``, ``n_complete``, ``n_feasible``, ``cpu_s_total``, ``hv_at``
-        (``{"24": hv or None, ...}``), ``final_hv``, ``history``, and with a grid also
-        ``hv_ratio``, ``to_grid_hv`` (``{"95%": {"trials", "trial_number", "cpu_s"} or None,
-        "99%": ..., "100%": ...}``), ``grid_front_size``, ``grid_front_found`` and
-        ``grid_front_all_found``.
-
     Raises:
         StorageError: no study given, objectives differ, or no completed feasible trial at all.
     """
     if not studies:
         raise StorageError("compare_studies: expected at least one study; got none")
     everyone = [*studies, *([grid] if grid is not None else [])]
-    names, dirs = _shared_objectives(everyone)
+    names, dirs = shared_objectives(everyone)
     points = [
-        _values([t for t in _complete_trials(s) if is_feasible(t)], len(names)) for s in everyone
+        _values([t for t in complete_trials(s) if is_feasible(t)], len(names)) for s in everyone
     ]
     if not any(len(p) for p in points):
         listed = ", ".join(repr(s.study_name) for s in everyone)
@@ -397,19 +428,20 @@ def compare_studies(
     grid_summary = None
     grid_hv = grid_front = None
     if grid is not None:
-        grid_summary = _study_summary(grid, ref, dirs, ks, None, None)
-        grid_hv = grid_summary["final_hv"]
         grid_front = {_params_key(t.params) for t in grid.best_trials}
-        grid_summary["pareto_size"] = len(grid_front)
-    return {
-        "objectives": names,
-        "directions": list(dirs),
-        "reference": ref.tolist(),
-        "reference_rule": REFERENCE_RULE,
-        "ks": [int(k) for k in ks],
-        "grid": grid_summary,
-        "studies": [_study_summary(s, ref, dirs, ks, grid_hv, grid_front) for s in studies],
-    }
+        grid_summary = replace(
+            _study_summary(grid, ref, dirs, ks, None, None), pareto_size=len(grid_front)
+        )
+        grid_hv = grid_summary.final_hv
+    return Comparison(
+        objectives=tuple(names),
+        directions=tuple(dirs),
+        reference=tuple(float(r) for r in ref),
+        reference_rule=REFERENCE_RULE,
+        ks=tuple(int(k) for k in ks),
+        grid=grid_summary,
+        studies=tuple(_study_summary(s, ref, dirs, ks, grid_hv, grid_front) for s in studies),
+    )
 
 
 # --- importance -------------------------------------------------------------------------------
@@ -459,7 +491,7 @@ def importance(
             f"objective index: expected 0-{n_obj - 1} (study {study.study_name!r} has "
             f"{n_obj} objectives); got {objective_index}"
         )
-    complete = _complete_trials(study)
+    complete = complete_trials(study)
     if len(complete) < MIN_TRIALS_FOR_IMPORTANCE:
         return {}
     everywhere = set.intersection(*(set(t.params) for t in complete))
@@ -504,7 +536,7 @@ def param_classes(study: optuna.Study) -> dict[str, str]:
 
     config = study.user_attrs.get("nmhpo_config")
     if not isinstance(config, Mapping):
-        names = _searched_params(_complete_trials(study))
+        names = _searched_params(complete_trials(study))
         return {name: registry_class(name) or "other" for name in names}
     out: dict[str, str] = {}
     space = config.get("space") or {}
@@ -527,215 +559,46 @@ def importance_by_class(
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
-# --- report -----------------------------------------------------------------------------------
-
-
-def _jsonable(value: Any) -> Any:
-    """Strict JSON: NaN and infinities become null (json.dumps would write bare NaN)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(_jsonable(data), indent=2, default=str, allow_nan=False))
-    tmp.replace(path)
+# --- Pareto front data ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Report:
-    """Files a report wrote and the Pareto set it found.
+class FrontInfo:
+    """What the Pareto-front figure draws, computed here so `nmhpo.plots` only renders.
 
-    ``pareto_records`` are the Pareto trials as `trial_record` rows (with ``feasible``);
-    ``comparison`` is `compare_studies` of the study (against the grid, when given).
+    Arrays follow ``numbers``: the completed trials in trial-number order. ``grid_front`` is
+    the grid study's Pareto set, (0, n_objectives) without a grid.
     """
 
     study_name: str
-    objective_names: list[str]
-    directions: list[str]
-    pareto: list[FrozenTrial]
-    n_trials: int
-    n_complete: int
-    files: list[Path]
-    constrained: bool = False
-    n_feasible: int = 0
-    pareto_records: list[dict[str, Any]] = field(default_factory=list)
-    hypervolume: float | None = None
-    reference: list[float] | None = None
-    comparison: dict[str, Any] | None = None
-    breakdown_trial: int | None = None
+    names: tuple[str, ...]
+    directions: tuple[Direction, ...]
+    numbers: np.ndarray
+    values: np.ndarray
+    feasible: np.ndarray
+    on_front: np.ndarray
+    constrained: bool
+    grid_name: str
+    grid_front: np.ndarray
 
 
-def _breakdown_trial(
-    study: optuna.Study, trial_number: int | None, pareto: list[FrozenTrial]
-) -> FrozenTrial | None:
-    """The trial whose breakdown the report shows: ``trial_number``, else the first Pareto
-    trial; checked before any file is written, so a wrong number writes nothing."""
-    if trial_number is None:
-        return pareto[0] if pareto else None
-    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
-    if trial_number not in trials:
-        top = max(trials, default=-1)
-        raise ConfigError(
-            f"trial: expected a trial number of study {study.study_name!r} (0-{top}); "
-            f"got {trial_number}"
-        )
-    return trials[trial_number]
-
-
-def _breakdown_figure(
-    study: optuna.Study, trial: FrozenTrial, chosen: bool, path: Path
-) -> int | None:
-    """Plot one trial's energy/area breakdown; returns its number, or None if it has none."""
-    from nmhpo.plots import plot_breakdown
-
-    breakdown = trial.user_attrs.get("breakdown") or {}
-    energy, area = breakdown.get("energy_pj") or {}, breakdown.get("area_um2") or {}
-    if not energy and not area:
-        if chosen:
-            warnings.warn(
-                f"trial {trial.number} has no energy/area breakdown (state {trial.state.name}); "
-                "pass the number of a completed nmhpo trial",
-                stacklevel=3,
-            )
-        return None
+def pareto_front_info(study: optuna.Study, grid: optuna.Study | None = None) -> FrontInfo:
+    """The completed trials, which are feasible and on the Pareto set, and the grid's front."""
     names = objective_names(study)
-    values = ", ".join(f"{n} {v:.4g}" for n, v in zip(names, trial.values or [], strict=False))
-    plot_breakdown(
-        energy,
-        area,
-        path,
-        title=f"{study.study_name}: trial {trial.number}" + (f" ({values})" if values else ""),
-        by_layer=breakdown.get("energy_by_layer_pj"),
-    )
-    return trial.number
-
-
-def write_report(
-    study: optuna.Study,
-    out_dir: Path,
-    grid: optuna.Study | None = None,
-    trial_number: int | None = None,
-    evaluator: Evaluator = "ped-anova",
-) -> Report:
-    """Write everything needed to judge a study under ``out_dir``.
-
-    Files: ``trials.csv`` and ``trials.json`` (every trial), ``pareto.json`` (the Pareto set),
-    ``pareto_front.png`` (feasible/infeasible trials marked; the grid's front overlaid when
-    ``grid`` is given), ``hypervolume_history.png`` and ``hypervolume.json`` (`compare_studies`
-    of this study against the grid), ``importance.png`` (PED-ANOVA per objective and per
-    parameter class, from `MIN_TRIALS_FOR_IMPORTANCE` completed trials) and ``breakdown.png``
-    (energy and area by component of ``trial_number``, default the first Pareto trial).
-    A figure without data to show is skipped, not drawn empty, and a stale copy of it from an
-    earlier report is removed. The hypervolume's reference point comes from this study and the
-    grid only, so two reports' hypervolumes do not compare: use `compare_studies` for that.
-
-    Raises:
-        StorageError: ``grid`` has different objectives.
-        ConfigError: ``trial_number`` is not a trial of the study.
-    """
-    from nmhpo.plots import plot_hypervolume_history, plot_importance, plot_pareto_front
-
-    names = objective_names(study)
+    trials = complete_trials(study)
+    best = {t.number for t in study.best_trials}
+    grid_front = np.empty((0, len(names)))
     if grid is not None:
-        _shared_objectives([study, grid])
-    pareto = pareto_trials(study)
-    breakdown_trial = _breakdown_trial(study, trial_number, pareto)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    all_trials = study.get_trials(deepcopy=False)
-    complete = _complete_trials(study)
-    files = []
-
-    csv_path = out_dir / "trials.csv"
-    write_trials_csv(study, csv_path)
-    files.append(csv_path)
-    trials_json = out_dir / "trials.json"
-    _write_json(trials_json, [trial_record(t, names) for t in all_trials])
-    files.append(trials_json)
-    pareto_records = [trial_record(t, names) for t in pareto]
-    json_path = out_dir / "pareto.json"
-    _write_json(json_path, pareto_records)
-    files.append(json_path)
-
-    if complete:
-        png = out_dir / "pareto_front.png"
-        plot_pareto_front(study, png, grid=grid)
-        files.append(png)
-
-    comparison = None
-    grid_has_points = grid is not None and any(is_feasible(t) for t in _complete_trials(grid))
-    if any(is_feasible(t) for t in complete) or grid_has_points:
-        comparison = compare_studies([study], grid)
-        hv_json = out_dir / "hypervolume.json"
-        _write_json(hv_json, comparison)
-        files.append(hv_json)
-        series = {study.study_name: np.asarray(comparison["studies"][0]["history"])}
-        target = None
-        if comparison["grid"] is not None:
-            series[f"grid ({comparison['grid']['name']})"] = np.asarray(
-                comparison["grid"]["history"]
-            )
-            target = comparison["grid"]["final_hv"]
-        png = out_dir / "hypervolume_history.png"
-        plot_hypervolume_history(
-            series,
-            png,
-            title=f"hypervolume of the feasible trials, reference {_fmt(comparison['reference'])}",
-            target=target,
-        )
-        files.append(png)
-
-    per_objective = {
-        name: importance(study, i, evaluator=evaluator) for i, name in enumerate(names)
-    }
-    per_objective = {k: v for k, v in per_objective.items() if v}  # {}: too few trials
-    if per_objective:
-        classes = param_classes(study)
-        per_class = {k: importance_by_class(v, classes) for k, v in per_objective.items()}
-        png = out_dir / "importance.png"
-        label = "PED-ANOVA" if evaluator == "ped-anova" else "fANOVA"
-        plot_importance(
-            per_objective,
-            per_class,
-            png,
-            classes=classes,
-            title=f"parameter importance ({label}, normalized per objective)",
-        )
-        files.append(png)
-
-    png = out_dir / "breakdown.png"
-    shown = None
-    if breakdown_trial is not None:
-        shown = _breakdown_figure(study, breakdown_trial, trial_number is not None, png)
-    if shown is not None:
-        files.append(png)
-
-    for name in REPORT_FILES - {p.name for p in files}:
-        (out_dir / name).unlink(missing_ok=True)  # a figure from an older report would mislead
-
-    final = comparison["studies"][0]["final_hv"] if comparison else None
-    return Report(
+        grid_front = _values(grid.best_trials, len(names))
+    return FrontInfo(
         study_name=study.study_name,
-        objective_names=names,
-        directions=[d.name.lower() for d in study.directions],
-        pareto=pareto,
-        n_trials=len(all_trials),
-        n_complete=len(complete),
-        files=files,
-        constrained=any(t.constraints for t in complete),
-        n_feasible=sum(is_feasible(t) for t in complete),
-        pareto_records=pareto_records,
-        hypervolume=final,
-        reference=comparison["reference"] if comparison else None,
-        comparison=comparison,
-        breakdown_trial=shown,
+        names=tuple(names),
+        directions=tuple(direction_names(study.directions)),
+        numbers=np.array([t.number for t in trials], dtype=int),
+        values=_values(trials, len(names)),
+        feasible=np.array([is_feasible(t) for t in trials], dtype=bool),
+        on_front=np.array([t.number in best for t in trials], dtype=bool),
+        constrained=any(t.constraints for t in trials),
+        grid_name=grid.study_name if grid is not None else "",
+        grid_front=grid_front,
     )
-
-
-def _fmt(values: Sequence[float]) -> str:
-    return "(" + ", ".join(f"{v:.3g}" for v in values) + ")"

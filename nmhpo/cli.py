@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     import optuna
     from optuna.trial import FrozenTrial
 
+    from nmhpo.analysis import Comparison, Reach
+    from nmhpo.record import TrialRecord
+
 app = typer.Typer(
     help="Co-design spiking neural networks and crossbar hardware with Optuna.",
     no_args_is_help=True,
@@ -164,8 +167,8 @@ def grid(
     Continuous parameters need grid levels in the study file; integers use their whole range
     unless they list levels; categorical parameters use their choices.
     """
+    from nmhpo.grid import grid_config
     from nmhpo.space import grid_levels
-    from nmhpo.study import grid_config
 
     with _errors():
         cfg = grid_config(_load(study, storage).with_overrides(max_failures=max_failures))
@@ -279,7 +282,7 @@ def _trial_line(trial: FrozenTrial, cfg: Any) -> str:
     return f"trial {trial.number}: {values}"
 
 
-def _pareto_table(trials: list[FrozenTrial], names: list[str], directions: list[str]) -> Table:
+def _pareto_table(trials: list[TrialRecord], names: list[str], directions: list[str]) -> Table:
     table = Table(title=f"Pareto set ({len(trials)} trials)", title_justify="left")
     table.add_column("trial", justify="right")
     for name, direction in zip(names, directions, strict=False):
@@ -288,7 +291,7 @@ def _pareto_table(trials: list[FrozenTrial], names: list[str], directions: list[
     for name in params:
         table.add_column(name, justify="right")
     for trial in trials:
-        cells = [str(trial.number)] + [f"{v:.4g}" for v in trial.values]
+        cells = [str(trial.number)] + [f"{v:.4g}" for v in trial.values or ()]
         for name in params:
             value = trial.params.get(name, "")
             cells.append(f"{value:.3g}" if isinstance(value, float) else str(value))
@@ -318,8 +321,9 @@ def report(
 ) -> None:
     """Pareto table; PNGs (front, with the grid's when <name>-grid exists; hypervolume;
     importance; a trial's breakdown); CSV and JSON of all trials."""
-    from nmhpo.analysis import write_report
-    from nmhpo.study import find_grid, load_existing
+    from nmhpo.database import load_existing
+    from nmhpo.grid import find_grid
+    from nmhpo.report import write_report
 
     with _errors():
         cfg = _load(study, storage, study_name)
@@ -359,7 +363,8 @@ def compare(
     """Hypervolume after k trials, trials and CPU seconds to 95/99/100% of the grid's
     hypervolume, and whether each study found the grid's Pareto points."""
     from nmhpo.analysis import compare_studies
-    from nmhpo.study import find_grid, load_existing
+    from nmhpo.database import load_existing
+    from nmhpo.grid import find_grid
 
     with _errors():
         cfgs = [_load(s, storage) for s in studies]
@@ -376,18 +381,18 @@ def compare(
         )
         files = _write_comparison(result, folder)
     if as_json:
-        out.print_json(data=result)
+        out.print_json(data=result.to_dict())
         return
     out.print(_comparison_table(result))
     out.print(
-        f"reference point {result['reference']} ({', '.join(result['objectives'])})",
+        f"reference point {list(result.reference)} ({', '.join(result.objectives)})",
         highlight=False,
     )
     for path in files:
         out.print(f"wrote {path}", highlight=False)
 
 
-def _write_comparison(result: dict[str, Any], folder: Path) -> list[Path]:
+def _write_comparison(result: Comparison, folder: Path) -> list[Path]:
     import json
 
     import numpy as np
@@ -396,40 +401,39 @@ def _write_comparison(result: dict[str, Any], folder: Path) -> list[Path]:
 
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "compare.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    rows = list(result["studies"]) + ([result["grid"]] if result["grid"] else [])
-    series = {r["name"]: np.asarray(r["history"]) for r in rows}
-    cpu = {r["name"]: np.asarray(r["cpu_history"]) for r in rows}
-    target = result["grid"]["final_hv"] if result["grid"] else None
+    path.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    rows = [*result.studies, *([result.grid] if result.grid else [])]
+    series = {r.name: np.asarray(r.history) for r in rows}
+    cpu = {r.name: np.asarray(r.cpu_history) for r in rows}
+    target = result.grid.final_hv if result.grid else None
     by_trials, by_cpu = folder / "hv_vs_trials.png", folder / "hv_vs_cpu.png"
     plot_hypervolume_history(series, by_trials, target=target)
     plot_hypervolume_history(series, by_cpu, "CPU seconds", target=target, x=cpu)
     return [path, by_trials, by_cpu]
 
 
-def _comparison_table(result: dict[str, Any]) -> Table:
+def _comparison_table(result: Comparison) -> Table:
     table = Table(title="studies compared (one reference point)", title_justify="left")
-    columns = ["study", "trials", *[f"hv@{k}" for k in result["ks"]], "final hv"]
-    if result["grid"]:
+    columns = ["study", "trials", *[f"hv@{k}" for k in result.ks], "final hv"]
+    if result.grid:
         columns += ["% of grid", "to 95%", "to 99%", "to 100%", "grid front found"]
     for column in columns:
         table.add_column(column, justify="left" if column == "study" else "right")
 
-    def reach(entry: dict[str, Any] | None) -> str:
-        return "-" if entry is None else f"{entry['trials']} ({entry['cpu_s']:.0f} s)"
+    def reach(entry: Reach | None) -> str:
+        return "-" if entry is None else f"{entry.trials} ({entry.cpu_s:.0f} s)"
 
-    rows = list(result["studies"]) + ([result["grid"]] if result["grid"] else [])
-    for row in rows:
-        cells = [row["name"], str(row["n_complete"])]
-        cells += ["-" if v is None else f"{v:.4g}" for v in row["hv_at"].values()]
-        cells.append(f"{row['final_hv']:.4g}")
-        if result["grid"] and "to_grid_hv" in row:
-            ratio = row.get("hv_ratio")
+    for row in [*result.studies, *([result.grid] if result.grid else [])]:
+        cells = [row.name, str(row.n_complete)]
+        cells += ["-" if v is None else f"{v:.4g}" for v in row.hv_at.values()]
+        cells.append(f"{row.final_hv:.4g}")
+        if result.grid and row.to_grid_hv is not None:
+            ratio = row.hv_ratio
             cells.append("-" if ratio is None else f"{ratio:.1%}")
-            cells += [reach(row["to_grid_hv"][k]) for k in ("95%", "99%", "100%")]
-            cells.append(f"{row['grid_front_found']}/{row['grid_front_size']}")
-        elif result["grid"]:
-            cells += ["100%", "", "", "", f"{result['grid']['pareto_size']} (the grid)"]
+            cells += [reach(row.to_grid_hv[k]) for k in ("95%", "99%", "100%")]
+            cells.append(f"{row.grid_front_found}/{row.grid_front_size}")
+        elif result.grid:
+            cells += ["100%", "", "", "", f"{result.grid.pareto_size} (the grid)"]
         table.add_row(*cells)
     return table
 
@@ -446,11 +450,12 @@ def dashboard(
     """Open the study's storage in optuna-dashboard (bound to 127.0.0.1 by default)."""
     import optuna_dashboard
 
-    from nmhpo.study import load_existing
+    from nmhpo.database import load_existing
 
     with _errors():
         cfg = _load(study, storage)
-        study_obj = load_existing(cfg)
+        # Optuna's own storage: what the dashboard saves must reach the database at once.
+        study_obj = load_existing(cfg, batched=False)
     err.print(f"optuna-dashboard on http://{host}:{port}/ (Ctrl-C to stop)", highlight=False)
     optuna_dashboard.run_server(study_obj._storage, host=host, port=port)  # noqa: SLF001
 

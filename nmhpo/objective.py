@@ -9,7 +9,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +19,8 @@ import numpy as np
 from nmhpo import __version__
 from nmhpo.config import StudyConfig
 from nmhpo.crossbar import KNOBS, Layer, Network, evaluate
+from nmhpo.grid import skip_if_grid_point_taken
+from nmhpo.record import DETAIL_KEY, Breakdown, Point, RunInfo, TrialResult
 from nmhpo.space import suggest
 from nmhpo.tasks import TaskData, prepare
 
@@ -68,14 +70,6 @@ def task_data(cfg: StudyConfig) -> TaskData:
     )
 
 
-@dataclass(frozen=True)
-class PointResult:
-    """Everything one (software, hardware) point produced; ``metrics`` holds the objectives."""
-
-    metrics: dict[str, float]
-    attrs: dict[str, Any] = field(repr=False)
-
-
 def task_identity(cfg: StudyConfig) -> dict[str, Any]:
     """What decides the trained network besides the software point (part of the model-cache
     key): the task's data, including a user file's size and modification time, so an edited
@@ -101,29 +95,32 @@ def evaluate_point(
     software: dict[str, Any],
     hardware: dict[str, Any],
     store: ModelStore | None = None,
-) -> PointResult:
+) -> TrialResult:
     """Every metric of one point: the mean over [study].repeats training seeds (the objective
-    uses the means; their standard deviations go to the ``metrics_std`` user attr)."""
+    uses the means; their standard deviations are stored as ``std.<metric>``)."""
     runs = [
         _evaluate_once(cfg, software, hardware, store, repeat)
         for repeat in range(cfg.study.repeats)
     ]
     if len(runs) == 1:
         return runs[0]
-    mean = {k: float(np.mean([r.metrics[k] for r in runs])) for k in runs[0].metrics}
-    std = {k: float(np.std([r.metrics[k] for r in runs], ddof=1)) for k in runs[0].metrics}
-    attrs = dict(runs[0].attrs)
-    attrs["metrics"] = mean
-    attrs["metrics_std"] = std
-    attrs["run"] = {
-        **runs[0].attrs["run"],
-        "trained": any(r.attrs["run"]["trained"] for r in runs),
-        "train_time_s": sum(r.attrs["run"]["train_time_s"] for r in runs),
-        "repeats": [
-            {k: r.attrs["run"][k] for k in ("training_seed", "model_key", "trained")} for r in runs
-        ],
-    }
-    return PointResult(metrics=mean, attrs=attrs)
+    first = runs[0]
+    mean = {k: float(np.mean([r.metrics[k] for r in runs])) for k in first.metrics}
+    std = {k: float(np.std([r.metrics[k] for r in runs], ddof=1)) for k in first.metrics}
+    run = replace(
+        first.run,
+        trained=any(r.run.trained for r in runs),
+        train_time_s=sum(r.run.train_time_s for r in runs),
+    )
+    repeats = tuple(
+        {
+            "training_seed": r.run.training_seed,
+            "model_key": r.run.model_key,
+            "trained": r.run.trained,
+        }
+        for r in runs
+    )
+    return replace(first, metrics=mean, metrics_std=std, run=run, repeats=repeats)
 
 
 def _evaluate_once(
@@ -132,7 +129,7 @@ def _evaluate_once(
     hardware: dict[str, Any],
     store: ModelStore | None,
     repeat: int,
-) -> PointResult:
+) -> TrialResult:
     """Train the software point (or reuse its cached network), score it by crossbar-aware
     inference on the hardware point, price its measured activity, and collect every metric."""
     from nmhpo.snn import HardwarePoint, model_key, train  # torch loads only for real trials
@@ -188,54 +185,34 @@ def _evaluate_once(
         "num_steps": float(software["num_steps"]),
         "spikes_per_inference": scored.spikes_per_inference,
         "n_pe": float(price["n_pe"]),
+        "n_tiles": float(price["n_tiles"]),
     }
-    # Four user attrs per trial, grouped for readers (report, dashboard); nmhpo.storage writes
-    # them in one commit with the trial's end.
-    attrs = {
-        "metrics": metrics,
-        "breakdown": {
-            "energy_pj": price["energy_breakdown_pj"],
-            "area_um2": price["area_breakdown_um2"],
-            "energy_by_layer_pj": price["energy_by_layer_pj"],
-            "n_tiles": price["n_tiles"],
-        },
-        "point": {
-            "software": software,
-            "hardware": knobs,
-            "inference": cfg.hardware.inference,
-            "layers": [list(shape) for shape in model.arch.crossbar_layers()],
-            "activity": scored.activity,
-            "activity_per_step": scored.activity_per_step,
-        },
-        "run": {
-            "trained": trained_now,
-            "model_key": key,
-            "training_seed": seed,
-            "train_time_s": model.train_time_s if trained_now else 0.0,
-            "epochs_run": model.epochs_run,
-            "final_loss": model.final_loss,
-            "eval_time_s": scored.eval_time_s,
-            "hw_time_s": hw_time,
-        },
-    }
-    return PointResult(metrics=metrics, attrs=attrs)
-
-
-def _skip_if_grid_point_taken(trial: optuna.Trial) -> None:
-    """A grid point is evaluated once: if it is complete, or running in a trial with a lower
-    number (the one that goes on), this trial is pruned before any training. Races between
-    workers and the GridSampler's fallback after a crash can otherwise repeat a point."""
-    import optuna
-    from optuna.trial import TrialState
-
-    params = trial.params
-    for other in trial.study.get_trials(
-        deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)
-    ):
-        if other.number == trial.number or other.params != params:
-            continue
-        if other.state == TrialState.COMPLETE or other.number < trial.number:
-            raise optuna.TrialPruned(f"grid point already taken by trial {other.number}")
+    return TrialResult(
+        metrics=metrics,
+        breakdown=Breakdown(
+            energy_pj=price["energy_breakdown_pj"],
+            area_um2=price["area_breakdown_um2"],
+            energy_by_layer_pj=tuple(price["energy_by_layer_pj"]),
+        ),
+        point=Point(
+            software=software,
+            hardware=knobs,
+            inference=cfg.hardware.inference,
+            layers=tuple(tuple(shape) for shape in model.arch.crossbar_layers()),
+            activity=tuple(scored.activity),
+            activity_per_step=tuple(tuple(x) for x in scored.activity_per_step),
+        ),
+        run=RunInfo(
+            trained=trained_now,
+            model_key=key,
+            training_seed=seed,
+            train_time_s=model.train_time_s if trained_now else 0.0,
+            epochs_run=model.epochs_run,
+            final_loss=model.final_loss,
+            eval_time_s=scored.eval_time_s,
+            hw_time_s=hw_time,
+        ),
+    )
 
 
 class Objective:
@@ -269,16 +246,21 @@ class Objective:
             if self.flush is not None:
                 self.flush()
             if self.grid:
-                _skip_if_grid_point_taken(trial)
+                skip_if_grid_point_taken(trial)
             result = evaluate_point(self.cfg, software, hardware, self.store)
-            result.attrs["run"]["cpu_s"] = time.process_time() - cpu_start
-            result.attrs["run"]["worker"] = _WORKER
+            result = replace(
+                result,
+                run=replace(result.run, cpu_s=time.process_time() - cpu_start, worker=_WORKER),
+            )
         except Exception as exc:
             if type(exc).__name__ != "TrialPruned":
                 trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}")
             raise
-        for key, value in result.attrs.items():
+        # Buffered by nmhpo.storage and written in one commit with the trial's end; the bulky
+        # detail is a system attribute, which optuna-dashboard does not display.
+        for key, value in result.to_user_attrs().items():
             trial.set_user_attr(key, value)
+        trial.storage.set_trial_system_attr(trial._trial_id, DETAIL_KEY, result.detail())
         for constraint in self.constraints:
             trial.set_constraint(constraint.text, constraint.violation(result.metrics))
         return tuple(result.metrics[o.name] for o in self.cfg.study.objectives)

@@ -1,7 +1,7 @@
 """Report figures (matplotlib, Agg backend: no screen needed).
 
-`plot_pareto_front` reads a study; the other figures take plain data (arrays and dicts that
-`nmhpo.analysis` computes), so they can be drawn and tested without Optuna.
+Every figure takes plain data that `nmhpo.analysis` computes (arrays, dicts, `FrontInfo`):
+analysis computes, plots only render, so they can be drawn and tested without a study.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ import numpy as np
 from nmhpo.registry import METRICS
 
 if TYPE_CHECKING:
-    import optuna
     from matplotlib.figure import Figure
+
+    from nmhpo.analysis import FrontInfo
 
 #: One colour per parameter class, the same in every figure.
 CLASS_COLORS: dict[str, str] = {
@@ -75,39 +76,23 @@ def _class_color(cls: str) -> str:
     return CLASS_COLORS.get(cls, CLASS_COLORS["other"])
 
 
-def plot_pareto_front(study: optuna.Study, path: Path, grid: optuna.Study | None = None) -> None:
+def plot_pareto_front(info: FrontInfo, path: Path) -> None:
     """Every completed trial, the Pareto set highlighted and joined, one panel per objective
     pair; a log axis where a metric spans more than ~1.5 decades (energy usually does).
 
     When the study has constraints, infeasible trials are drawn as crosses (they are never
-    on the Pareto set). With ``grid``, the grid study's Pareto set is overlaid as a dashed
-    line of hollow squares, so a reader sees how close the search came to the true front.
+    on the Pareto set). With a grid's front in ``info``, it is overlaid as a dashed line of
+    hollow squares, so a reader sees how close the search came to the true front.
     """
     plt = _pyplot()
-    from optuna.study import StudyDirection
-    from optuna.trial import TrialState
-
-    from nmhpo.analysis import is_feasible, objective_names
-
-    names = objective_names(study)
-    trials = sorted(
-        study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: t.number
-    )
-    values = np.array([t.values for t in trials], dtype=float).reshape(len(trials), len(names))
-    feasible = np.array([is_feasible(t) for t in trials], dtype=bool)
-    constrained = any(t.constraints for t in trials)
-    best = {t.number for t in study.best_trials}
-    on_front = np.array([t.number in best for t in trials], dtype=bool)
-    grid_front = np.empty((0, len(names)))
-    grid_name = grid.study_name if grid is not None else ""
-    if grid is not None:
-        grid_best = grid.best_trials
-        grid_front = np.array([t.values for t in grid_best], dtype=float).reshape(-1, len(names))
+    names, values, feasible = info.names, info.values, info.feasible
+    constrained, on_front, grid_front = info.constrained, info.on_front, info.grid_front
+    grid_name = info.grid_name
     pairs = list(itertools.combinations(range(len(names)), 2)) or [(0, 0)]
     fig, axes = plt.subplots(1, len(pairs), figsize=(6 * len(pairs), 5), squeeze=False)
     for ax, (i, j) in zip(axes[0], pairs, strict=False):
         if i == j:  # single objective: value per trial
-            numbers = np.array([t.number for t in trials])
+            numbers = info.numbers
             ax.plot(numbers[feasible], values[feasible, 0], "o", color="tab:blue", label="trials")
             if constrained and (~feasible).any():
                 ax.plot(
@@ -167,9 +152,9 @@ def plot_pareto_front(study: optuna.Study, path: Path, grid: optuna.Study | None
             drawstyle=step,
             label=f"Pareto set: {len(front)}",
         )
-        for t, v in zip(np.array(trials, dtype=object)[on_front], front, strict=False):
+        for number, v in zip(info.numbers[on_front], front, strict=False):
             ax.annotate(
-                str(t.number), (v[j], v[i]), textcoords="offset points", xytext=(4, 4), fontsize=7
+                str(number), (v[j], v[i]), textcoords="offset points", xytext=(4, 4), fontsize=7
             )
         ax.set_xlabel(_label(names[j]))
         ax.set_ylabel(_label(names[i]))
@@ -178,9 +163,7 @@ def plot_pareto_front(study: optuna.Study, path: Path, grid: optuna.Study | None
             ax.set_xscale("log")
         if _use_log(both[:, i]):
             ax.set_yscale("log")
-        arrows = [
-            "higher" if study.directions[k] == StudyDirection.MAXIMIZE else "lower" for k in (j, i)
-        ]
+        arrows = ["higher" if info.directions[k] == "maximize" else "lower" for k in (j, i)]
         ax.set_title(
             f"{names[i]} vs {names[j]} (better: x {arrows[0]}, y {arrows[1]})", fontsize=9
         )
@@ -188,7 +171,7 @@ def plot_pareto_front(study: optuna.Study, path: Path, grid: optuna.Study | None
         ax.legend(fontsize=8)
     feasible_note = f", {int(feasible.sum())} feasible" if constrained else ""
     fig.suptitle(
-        f"study {study.study_name}\n{len(trials)} completed trials{feasible_note}, "
+        f"study {info.study_name}\n{len(values)} completed trials{feasible_note}, "
         f"{int(on_front.sum())} on the Pareto set",
         fontsize=11,
     )

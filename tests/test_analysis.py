@@ -15,6 +15,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from nmhpo.analysis import (
+    Reach,
     compare_studies,
     hypervolume,
     hypervolume_history,
@@ -22,9 +23,10 @@ from nmhpo.analysis import (
     importance_by_class,
     param_classes,
     reference_point,
-    write_report,
 )
 from nmhpo.errors import ConfigError, StorageError
+from nmhpo.record import DETAIL_KEY, Breakdown, Point, RunInfo, TrialRecord, TrialResult
+from nmhpo.report import write_report
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -46,15 +48,17 @@ def _complete(
     duration_s: float | None = None,
     constraints: dict[str, float] | None = None,
     user_attrs: dict[str, Any] | None = None,
+    system_attrs: dict[str, Any] | None = None,
 ) -> FrozenTrial:
     attrs = dict(user_attrs or {})
     if cpu_s is not None:
-        attrs["run"] = {"cpu_s": cpu_s}
+        attrs["run.cpu_s"] = cpu_s
     trial = create_trial(
         values=list(values),
         params=params or {},
         distributions=distributions or {},
         user_attrs=attrs,
+        system_attrs=system_attrs,
         constraints=constraints,
     )
     if duration_s is not None:
@@ -201,37 +205,38 @@ def _misser() -> optuna.Study:
 
 def test_compare_studies_against_a_grid() -> None:
     result = compare_studies([_finder(), _misser()], _grid(), ks=(2, 6, 100))
-    json.dumps(result, allow_nan=False)  # JSON-able as it is
-    assert result["objectives"] == ["f1", "f2"]
-    assert result["reference"] == pytest.approx([4.4, 4.4])
-    assert result["grid"]["final_hv"] == pytest.approx(13.36)
-    assert result["grid"]["pareto_size"] == 4
+    json.dumps(result.to_dict(), allow_nan=False)  # JSON-able
+    assert result.objectives == ("f1", "f2")
+    assert result.reference == pytest.approx([4.4, 4.4])
+    assert result.grid is not None and result.grid.final_hv == pytest.approx(13.36)
+    assert result.grid.pareto_size == 4
 
-    finder, misser = result["studies"]
-    assert finder["name"] == "finder" and finder["n_complete"] == 7 and finder["n_trials"] == 8
-    assert finder["hv_at"] == {"2": pytest.approx(6.16), "6": pytest.approx(13.36), "100": None}
-    assert finder["final_hv"] == pytest.approx(13.36)
-    assert finder["hv_ratio"] == pytest.approx(1.0)
+    finder, misser = result.studies
+    assert finder.name == "finder" and finder.n_complete == 7 and finder.n_trials == 8
+    assert finder.hv_at == {2: pytest.approx(6.16), 6: pytest.approx(13.36), 100: None}
+    assert finder.final_hv == pytest.approx(13.36)
+    assert finder.hv_ratio == pytest.approx(1.0)
     for frac in ("95%", "99%", "100%"):
-        assert finder["to_grid_hv"][frac] == {
-            "trials": 6,
-            "trial_number": 6,
-            "cpu_s": pytest.approx(33.0),
-        }
-    assert finder["grid_front_found"] == 4 and finder["grid_front_all_found"] is True
-    assert finder["cpu_s_total"] == pytest.approx(41.0)
+        assert finder.to_grid_hv is not None
+        assert finder.to_grid_hv[frac] == Reach(trials=6, trial_number=6, cpu_s=33.0)
+    assert finder.grid_front_found == 4 and finder.grid_front_all_found is True
+    assert finder.cpu_s_total == pytest.approx(41.0)
 
-    assert misser["to_grid_hv"] == {"95%": None, "99%": None, "100%": None}
-    assert misser["grid_front_found"] == 0 and misser["grid_front_all_found"] is False
-    assert 0 < misser["hv_ratio"] < 0.95
+    assert misser.to_grid_hv == {"95%": None, "99%": None, "100%": None}
+    assert misser.grid_front_found == 0 and misser.grid_front_all_found is False
+    assert misser.hv_ratio is not None and 0 < misser.hv_ratio < 0.95
+    as_json = result.to_dict()["studies"][0]
+    assert as_json["to_grid_hv"]["95%"] == {"trials": 6, "trial_number": 6, "cpu_s": 33.0}
+    assert as_json["hv_at"] == {"2": pytest.approx(6.16), "6": pytest.approx(13.36), "100": None}
 
 
 def test_compare_studies_without_a_grid_has_no_grid_fields() -> None:
     result = compare_studies([_misser()])
-    assert result["grid"] is None
-    (misser,) = result["studies"]
-    assert "to_grid_hv" not in misser and "hv_ratio" not in misser
-    assert misser["final_hv"] > 0
+    assert result.grid is None
+    (misser,) = result.studies
+    assert misser.to_grid_hv is None and misser.hv_ratio is None
+    assert misser.final_hv > 0
+    assert "to_grid_hv" not in result.to_dict()["studies"][0]
 
 
 def test_compare_studies_refuses_different_objectives() -> None:
@@ -345,8 +350,11 @@ CODESIGN_CONFIG = {
 }
 
 
-def _codesign(name: str, points: list[tuple[int, int]], area_limit: float | None) -> optuna.Study:
-    """Accuracy (max) and energy (min) with the user attrs a real nmhpo trial stores."""
+def _codesign(
+    name: str, points: list[tuple[int, int]], area_limit: float | None, *, legacy: bool = False
+) -> optuna.Study:
+    """Accuracy (max) and energy (min) with the attributes a real nmhpo trial stores (or, with
+    ``legacy``, the dictionaries nmhpo 0.1 stored)."""
     study = _study(name, ["maximize", "minimize"], ["accuracy", "energy_uj"])
     study.set_user_attr("nmhpo_config", CODESIGN_CONFIG)
     for steps, bits in points:
@@ -359,23 +367,32 @@ def _codesign(name: str, points: list[tuple[int, int]], area_limit: float | None
             "energy_uj": total * 1e-6,
             "area_mm2": sum(area.values()) / 1e6,
         }
+        by_layer = (0.6 * total, 0.4 * total)
+        result = TrialResult(
+            metrics=metrics,
+            breakdown=Breakdown(energy, area, by_layer),
+            point=Point({"num_steps": steps}, {"adc_bits": bits}, "crossbar", ((64, 10),)),
+            run=RunInfo(True, "key", 1, 0.5, 2, 0.1, 0.01, 0.001, cpu_s=1.5, worker="h:1"),
+        )
+        legacy_attrs = {
+            "metrics": metrics,
+            "breakdown": {
+                "energy_pj": energy,
+                "area_um2": area,
+                "energy_by_layer_pj": list(by_layer),
+            },
+            "run": {"cpu_s": 1.5},
+        }
         study.add_trial(
             _complete(
                 [acc, total * 1e-6],
                 {"num_steps": steps, "adc_bits": bits},
                 CODESIGN_DISTS,
-                cpu_s=1.5,
                 constraints=None
                 if area_limit is None
                 else {"area": metrics["area_mm2"] - area_limit},
-                user_attrs={
-                    "metrics": metrics,
-                    "breakdown": {
-                        "energy_pj": energy,
-                        "area_um2": area,
-                        "energy_by_layer_pj": [0.6 * total, 0.4 * total],
-                    },
-                },
+                user_attrs=legacy_attrs if legacy else result.to_user_attrs(),
+                system_attrs=None if legacy else {DETAIL_KEY: result.detail()},
             )
         )
     study.add_trial(_failed(2.0))
@@ -386,11 +403,12 @@ def _grid_points() -> list[tuple[int, int]]:
     return [(s, b) for s in range(2, 13, 2) for b in range(3, 9)]
 
 
-def test_write_report_writes_every_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("legacy", [False, True])
+def test_write_report_writes_every_file(tmp_path: Path, legacy: bool) -> None:
     points = _grid_points()
     order = np.random.default_rng(0).permutation(len(points))
-    study = _codesign("tpe", [points[i] for i in order[:20]], area_limit=0.03)
-    grid = _codesign("grid", points, area_limit=0.03)
+    study = _codesign("tpe", [points[i] for i in order[:20]], area_limit=0.03, legacy=legacy)
+    grid = _codesign("grid", points, area_limit=0.03, legacy=legacy)
     report = write_report(study, tmp_path / "rep", grid=grid)
 
     names = {p.name for p in report.files}
@@ -442,3 +460,46 @@ def test_write_report_rejects_a_missing_trial_and_a_foreign_grid(tmp_path: Path)
     with pytest.warns(UserWarning, match="trial 2 has no energy/area breakdown"):
         report = write_report(study, tmp_path, trial_number=2)  # the failed trial
     assert report.breakdown_trial is None
+
+
+# --- the trial record -------------------------------------------------------------------------
+
+
+def test_trial_record_round_trips_through_user_attrs() -> None:
+    study = _codesign("rt", [(4, 5)], area_limit=None)
+    trial = study.trials[0]
+    record = TrialRecord.from_trial(trial)
+    assert record.result is not None
+    # Every stored user attribute is a scalar: optuna-dashboard shows each as a sortable column.
+    assert all(isinstance(v, int | float | str) for v in trial.user_attrs.values())
+    assert {"accuracy", "energy_uj", "run.cpu_s", "energy_pj.adc", "area_um2.xbar"} <= set(
+        trial.user_attrs
+    )
+    again = TrialResult.from_attrs(record.result.to_user_attrs(), record.result.detail())
+    assert again == record.result
+    assert record.result.breakdown.energy_by_layer_pj == pytest.approx(
+        [
+            0.6 * sum(record.result.breakdown.energy_pj.values()),
+            0.4 * sum(record.result.breakdown.energy_pj.values()),
+        ]
+    )
+    assert record.cpu_s == 1.5 and record.feasible is True and record.state == "COMPLETE"
+
+
+def test_legacy_records_read_like_new_ones() -> None:
+    new = TrialRecord.from_trial(_codesign("n", [(4, 5)], area_limit=None).trials[0])
+    old = TrialRecord.from_trial(_codesign("o", [(4, 5)], area_limit=None, legacy=True).trials[0])
+    assert old.result is not None and new.result is not None
+    assert old.metrics == new.metrics
+    assert old.result.breakdown == new.result.breakdown
+    assert old.cpu_s == new.cpu_s
+    assert old.row(["accuracy", "energy_uj"])["energy_pj_adc"] == pytest.approx(
+        new.row(["accuracy", "energy_uj"])["energy_pj_adc"]
+    )
+
+
+def test_a_failed_or_foreign_trial_has_no_result() -> None:
+    failed = TrialRecord.from_trial(_failed(2.0))
+    assert failed.result is None and failed.cpu_s == pytest.approx(2.0)
+    foreign = TrialRecord.from_trial(_complete([1.0], user_attrs={"note": "mine"}))
+    assert foreign.result is None and foreign.metrics == {}

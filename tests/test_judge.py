@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from nmhpo.cli import app
 from nmhpo.config import load_config
+from nmhpo.record import TrialRecord
 from nmhpo.study import load_existing, run_study
 from tests.conftest import tiny_study_text
 
@@ -96,12 +97,14 @@ def test_repeats_store_mean_and_spread(tmp_path: Path) -> None:
     cfg = load_config(_study(tmp_path, text))
     run_study(cfg)
     for trial in load_existing(cfg).trials:
-        attrs = trial.user_attrs
-        seeds = [r["training_seed"] for r in attrs["run"]["repeats"]]
+        result = TrialRecord.from_trial(trial).result
+        assert result is not None
+        seeds = [r["training_seed"] for r in result.repeats]
         assert len(set(seeds)) == 2
-        assert trial.values[0] == pytest.approx(attrs["metrics"]["accuracy"])
-        assert attrs["metrics_std"]["accuracy"] >= 0
-        assert "energy_uj" in attrs["metrics_std"]
+        assert trial.values[0] == pytest.approx(result.metrics["accuracy"])
+        assert result.metrics_std["accuracy"] >= 0
+        assert "energy_uj" in result.metrics_std
+        assert trial.user_attrs["std.accuracy"] == result.metrics_std["accuracy"]
 
 
 def test_constraints_reach_the_sampler_and_the_report(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Report figures: each writes a real PNG from plain data (or a small real study)."""
+"""Report figures: each writes a real PNG from plain data (computed from a small real study
+by `nmhpo.analysis` where the figure shows one)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from matplotlib.image import imread
 from optuna.trial import create_trial
 
+from nmhpo.analysis import pareto_front_info
 from nmhpo.plots import (
     plot_breakdown,
     plot_hypervolume_history,
@@ -47,9 +49,9 @@ def test_pareto_front_with_and_without_a_grid(
     tmp_path: Path, n_objectives: int, constrained: bool
 ) -> None:
     study = _study(n_objectives, constrained=constrained)
-    plot_pareto_front(study, tmp_path / "alone.png")
+    plot_pareto_front(pareto_front_info(study), tmp_path / "alone.png")
     grid = _study(n_objectives, constrained=False, seed=1)
-    plot_pareto_front(study, tmp_path / "grid.png", grid=grid)
+    plot_pareto_front(pareto_front_info(study, grid), tmp_path / "grid.png")
     height, width = _png_shape(tmp_path / "grid.png")
     panels = max(1, n_objectives * (n_objectives - 1) // 2)
     assert width > 500 * panels and height > 400
@@ -58,7 +60,7 @@ def test_pareto_front_with_and_without_a_grid(
 
 def test_pareto_front_of_a_study_without_completed_trials(tmp_path: Path) -> None:
     study = optuna.create_study(directions=["minimize", "minimize"])
-    plot_pareto_front(study, tmp_path / "empty.png")
+    plot_pareto_front(pareto_front_info(study), tmp_path / "empty.png")
     assert _png_shape(tmp_path / "empty.png")[1] > 0
 
 

@@ -62,12 +62,10 @@ def test_two_workers_share_sqlite_without_lock_errors(tmp_path: Path) -> None:
     assert not [t for t in trials if t.state == TrialState.FAIL]
     # this process and one spawned worker both ran trials
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    workers = Counter(t.user_attrs["run"]["worker"] for t in complete)
+    workers = Counter(t.user_attrs["run.worker"] for t in complete)
     assert len(workers) == 2, workers
     # both software-point models were trained once and shared through the disk cache
-    trained = [
-        t for t in trials if t.state == TrialState.COMPLETE and t.user_attrs["run"]["trained"]
-    ]
+    trained = [t for t in trials if t.state == TrialState.COMPLETE and t.user_attrs["run.trained"]]
     assert len(trained) <= 8 + 2  # 8 software points; a race may train one twice per worker
 
 

@@ -13,7 +13,9 @@ from optuna.trial import TrialState
 
 from nmhpo.config import load_config
 from nmhpo.errors import StorageError, StudyStoppedError
-from nmhpo.study import derived_seed, load_existing, make_sampler, run_study
+from nmhpo.record import TrialRecord
+from nmhpo.samplers import derived_seed, make_sampler
+from nmhpo.study import load_existing, run_study
 from tests.conftest import tiny_study_text
 
 pytestmark = pytest.mark.slow
@@ -41,14 +43,16 @@ def test_tiny_study_end_to_end_into_sqlite(tiny_study: Path) -> None:
         accuracy, energy = trial.values
         assert 0.0 <= accuracy <= 1.0
         assert accuracy > 0.3  # two short epochs already beat chance (0.1) on digits
-        attrs = trial.user_attrs
-        assert attrs["metrics"]["energy_uj"] == pytest.approx(energy)
-        assert sum(attrs["breakdown"]["energy_pj"].values()) == pytest.approx(energy * 1e6)
-        assert attrs["metrics"]["train_time_s"] > 0
-        assert attrs["point"]["hardware"]["xbar_size"] == trial.params["xbar_size"]
-        activity = attrs["point"]["activity"]
+        result = TrialRecord.from_trial(trial).result
+        assert result is not None
+        assert result.metrics["energy_uj"] == pytest.approx(energy)
+        assert sum(result.breakdown.energy_pj.values()) == pytest.approx(energy * 1e6)
+        assert result.metrics["train_time_s"] > 0
+        assert result.point.hardware["xbar_size"] == trial.params["xbar_size"]
+        activity = result.point.activity
         assert len(activity) == 2 and all(0 <= a <= 1 for a in activity)
-    assert summary.pareto and all(t.state == TrialState.COMPLETE for t in summary.pareto)
+        assert result.run.worker and result.run.cpu_s is not None and result.run.cpu_s > 0
+    assert summary.pareto and all(t.state == "COMPLETE" for t in summary.pareto)
 
 
 def test_resume_continues_to_n_trials_without_replaying_suggestions(tmp_path: Path) -> None:
@@ -181,7 +185,9 @@ def test_a_grid_point_interrupted_before_its_parameters_is_run_again(tmp_path: P
     by its grid id, or the GridSampler counts it as visited for good."""
     import optuna.samplers
 
-    from nmhpo.study import _Interrupts, open_storage, requeue_failed_grid_points
+    from nmhpo.database import open_storage
+    from nmhpo.grid import requeue_failed_grid_points
+    from nmhpo.workers import _Interrupts
 
     url = f"sqlite:///{tmp_path / 'grid.db'}"
     space = {"x": [0, 1], "y": [0, 1]}
@@ -267,8 +273,9 @@ def test_hardware_points_of_one_software_point_reuse_one_trained_network(
     cfg = load_config(_write(tmp_path, text))
     run_study(cfg)
     trials = load_existing(cfg).trials
-    assert [t.user_attrs["run"]["trained"] for t in trials] == [True, False, False, False]
-    assert len({t.user_attrs["run"]["model_key"] for t in trials}) == 1
+    runs = [r.result.run for r in map(TrialRecord.from_trial, trials) if r.result]
+    assert [run.trained for run in runs] == [True, False, False, False]
+    assert len({run.model_key for run in runs}) == 1
     assert len(list((tmp_path / "nmhpo-cache" / "models").glob("*.pt"))) == 1
     # Same network, different hardware: the scores differ only through the hardware.
     assert len({(t.params["xbar_size"], t.params["adc_bits"]) for t in trials}) == 4

@@ -1,0 +1,207 @@
+"""Where studies live: opening a storage, creating a study with its identity or loading it.
+
+A study is identified by its name and the hash of what defines its results (objectives, task,
+hardware, space), so a resumed run can never silently mix two different searches.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nmhpo import __version__
+from nmhpo.config import StudyConfig, check_storage_url, mask_url
+from nmhpo.errors import StorageError
+
+if TYPE_CHECKING:
+    import optuna
+
+    from nmhpo.storage import BatchedRDBStorage
+
+
+#: A running trial whose heartbeat is silent for this many intervals counts as dead (its
+#: worker was killed) and is re-run. Generous, not to fail live trials on a busy SQLite file
+#: (optuna#4234); the interval itself is [study].heartbeat_s.
+GRACE_INTERVALS = 3
+
+
+def open_storage(
+    url: str, *, must_exist: bool = False, heartbeat_s: int = 60, batched: bool = True
+) -> BatchedRDBStorage | optuna.storages.RDBStorage:
+    """An RDB storage with heartbeats, batched trial writes (:mod:`nmhpo.storage`) and, for
+    SQLite, a lock timeout.
+
+    Args:
+        url: SQLAlchemy URL.
+        must_exist: for readers (report, dashboard): refuse to create a new SQLite file.
+        heartbeat_s: seconds between heartbeats of a running trial.
+        batched: False gives Optuna's plain RDBStorage, for code that is not nmhpo's trial
+            loop: optuna-dashboard writes user attributes (notes, a user's own marks) that the
+            batched storage would only buffer until a flush that never comes.
+    """
+    import optuna
+    from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+    from nmhpo.storage import BatchedRDBStorage
+
+    problem = check_storage_url(url)
+    if problem:
+        raise StorageError(f"storage {mask_url(url)!r}: {problem}")
+    engine_kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        # Several processes on one file: wait for the lock instead of failing (optuna#820).
+        engine_kwargs["connect_args"] = {"timeout": 60}
+        db_path = url.removeprefix("sqlite:///")
+        if must_exist and db_path != ":memory:" and not Path(db_path).is_file():
+            raise StorageError(
+                f"no study storage at {db_path}; run `nmhpo run` first or pass --storage"
+            )
+    else:
+        engine_kwargs["pool_pre_ping"] = True
+    last: Exception | None = None
+    for attempt in range(5):
+        try:
+            with warnings.catch_warnings():
+                # Heartbeats are marked experimental in Optuna 5; they are what makes a killed
+                # worker's trial re-run, so nmhpo depends on them deliberately.
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                cls = BatchedRDBStorage if batched else optuna.storages.RDBStorage
+                storage = cls(
+                    url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=heartbeat_s,
+                    grace_period=GRACE_INTERVALS * heartbeat_s,
+                    heartbeat_stale_trial_callback=(
+                        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
+                    ),
+                )
+            if url.startswith("sqlite") and ":memory:" not in url:
+                _tune_sqlite(storage.engine)
+            return storage
+        except IntegrityError as exc:
+            # Workers starting together on an empty PostgreSQL database race to create the
+            # tables (duplicate key in pg_type): the loser waits and finds them made.
+            last = exc
+            time.sleep(0.2 * (attempt + 1) + random.random() * 0.3)
+        except (SQLAlchemyError, ImportError, OSError) as exc:
+            last = exc
+            break
+    reason = str(last).splitlines()[0] if str(last) else type(last).__name__
+    if isinstance(last, ImportError) and url.startswith("postgresql"):
+        raise StorageError(
+            f"cannot open storage {mask_url(url)}: no PostgreSQL driver ({reason}); "
+            'install one with: pip install "nmhpo[postgres]"'
+        )
+    raise StorageError(f"cannot open storage {mask_url(url)}: {mask_url(reason)}")
+
+
+def _tune_sqlite(engine: Any) -> None:
+    """Write-ahead logging with ``synchronous=NORMAL`` on every connection.
+
+    Optuna commits each parameter, attribute and state change separately; with SQLite's
+    default rollback journal every commit waits for fsync. In WAL mode a commit appends to the
+    log, readers (a dashboard, other workers) never block the writer, and a killed process loses
+    nothing (only a power cut can lose the last commits). Measured in benchmarks/bench_scale.py.
+    """
+    from sqlalchemy import event
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    event.listen(engine, "connect", on_connect)
+    engine.dispose()  # connections opened before the listener get replaced
+
+
+def _identity_diff(stored: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    keys = sorted(set(stored) | set(new))
+    out: list[str] = []
+    for key in keys:
+        a, b = stored.get(key), new.get(key)
+        path = f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _identity_diff(a, b, path + ".")
+        elif a != b:
+            out.append(path)
+    return out
+
+
+def create_or_load(cfg: StudyConfig, storage: BatchedRDBStorage) -> optuna.Study:
+    """The study named in ``cfg``: created with its identity, or loaded after checking that the
+    stored identity (objectives, task, hardware, space) is the same."""
+    import optuna
+
+    name = cfg.study.name
+    directions = [o.resolved_direction for o in cfg.study.objectives]
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        study = None
+    if study is None:
+        study = optuna.create_study(
+            study_name=name, storage=storage, directions=directions, load_if_exists=True
+        )
+        if "nmhpo_identity_hash" not in study.user_attrs:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names([o.name for o in cfg.study.objectives])
+            study.set_user_attr("nmhpo_config", cfg.model_dump(mode="json", by_alias=True))
+            study.set_user_attr("nmhpo_identity", cfg.identity())
+            study.set_user_attr("nmhpo_identity_hash", cfg.identity_hash())
+            study.set_user_attr("nmhpo_version", __version__)
+            return study
+    stored_hash = study.user_attrs.get("nmhpo_identity_hash")
+    for _ in range(50):
+        # Another worker may have created the study a moment ago and not yet stored its
+        # identity: an empty study without it is waited for, not called foreign.
+        if stored_hash is not None or study.get_trials(deepcopy=False):
+            break
+        time.sleep(0.1)
+        stored_hash = study.user_attrs.get("nmhpo_identity_hash")
+    if stored_hash is None:
+        raise StorageError(
+            f"study {name!r} in {mask_url(storage.url)} was not created by nmhpo; "
+            "choose another [study].name or --study-name"
+        )
+    if stored_hash != cfg.identity_hash():
+        changed = _identity_diff(study.user_attrs.get("nmhpo_identity", {}), cfg.identity())
+        raise StorageError(
+            f"study {name!r} already exists with a different search space or objectives "
+            f"(changed: {', '.join(changed[:4]) or 'unknown'}); to start a new study, change "
+            "[study].name or pass --study-name NEW"
+        )
+    return study
+
+
+def load_existing(
+    cfg: StudyConfig, storage_url: str | None = None, *, batched: bool = True
+) -> optuna.Study:
+    """Open a study for reading (reports, dashboard) without creating anything.
+
+    ``batched=False`` opens it on Optuna's plain RDBStorage (see `open_storage`).
+    """
+    import optuna
+
+    url = storage_url or cfg.storage_url()
+    storage = open_storage(
+        url, must_exist=True, heartbeat_s=cfg.study.heartbeat_s, batched=batched
+    )
+    try:
+        return optuna.load_study(study_name=cfg.study.name, storage=storage)
+    except KeyError:
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+        raise StorageError(
+            f"no study {cfg.study.name!r} in {mask_url(url)}"
+            + (f"; it holds: {', '.join(names)}" if names else "; it holds no study")
+        ) from None
+
+
+def count_complete(study: optuna.Study) -> int:
+    from optuna.trial import TrialState
+
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))

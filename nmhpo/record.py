@@ -1,0 +1,298 @@
+"""The typed trial record: the one contract between the objective, the analysis, the plots and
+the CLI.
+
+The objective builds a :class:`TrialResult` (what one trial measured) and stores it with
+:meth:`TrialResult.to_user_attrs`; every reader turns an Optuna trial into a
+:class:`TrialRecord` with :meth:`TrialRecord.from_trial` and never reads user attributes by
+hand. Changing the stored layout therefore touches this module only.
+
+Stored layout (chosen for optuna-dashboard, which shows every numeric user attribute as a
+sortable column of its trial table and every other value as one JSON line):
+
+- one scalar user attribute per metric, under the metric's name (``accuracy``, ``energy_uj``,
+  ``train_time_s``...), and ``std.<metric>`` when a point is trained with several seeds;
+- ``run.<field>``: how the trial ran (``run.trained``, ``run.cpu_s``, ``run.worker``...);
+- ``energy_pj.<component>`` and ``area_um2.<component>``: the crossbar model's breakdown, so a
+  user can sort trials by ADC energy;
+- ``fail_reason`` for a failed trial;
+- the bulky detail (the full software and hardware points, layer shapes, measured activity per
+  layer and per time step, energy per layer, the seeds of repeated training) as one JSON value
+  in the *system* attribute ``nmhpo:detail``: reports read it, the dashboard does not show it
+  (one such line widened its trial page to thousands of pixels).
+
+Trials stored by nmhpo 0.1 (``metrics``/``breakdown``/``point``/``run`` dictionaries) are read
+too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from optuna.trial import FrozenTrial
+
+#: System attribute holding a trial's bulky detail (JSON).
+DETAIL_KEY = "nmhpo:detail"
+_STD = "std."
+_RUN = "run."
+_ENERGY = "energy_pj."
+_AREA = "area_um2."
+_PREFIXES = (_STD, _RUN, _ENERGY, _AREA)
+_FAIL = "fail_reason"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """How a trial ran: whether it trained or reused a cached network, and what it cost."""
+
+    trained: bool
+    model_key: str
+    training_seed: int
+    train_time_s: float
+    epochs_run: int
+    final_loss: float
+    eval_time_s: float
+    hw_time_s: float
+    cpu_s: float | None = None
+    worker: str | None = None
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """The crossbar model's energy and area of one design, by component and by layer."""
+
+    energy_pj: Mapping[str, float]
+    area_um2: Mapping[str, float]
+    energy_by_layer_pj: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class Point:
+    """The full design a trial evaluated: searched values over fixed values and defaults."""
+
+    software: Mapping[str, Any]
+    hardware: Mapping[str, Any]
+    inference: str
+    layers: tuple[tuple[int, ...], ...] = ()
+    activity: tuple[float, ...] = ()
+    activity_per_step: tuple[tuple[float, ...], ...] = ()
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """What one (software, hardware) point measured; ``metrics`` holds every objective.
+
+    ``metrics_std`` is empty unless the point was trained with several seeds
+    (``[study] repeats``), and then ``metrics`` are the means. ``repeats`` lists each seed's
+    ``training_seed``, ``model_key`` and ``trained``.
+    """
+
+    metrics: Mapping[str, float]
+    breakdown: Breakdown
+    point: Point
+    run: RunInfo
+    metrics_std: Mapping[str, float] = field(default_factory=dict)
+    repeats: tuple[Mapping[str, Any], ...] = ()
+
+    def to_user_attrs(self) -> dict[str, Any]:
+        """The scalar user attributes (see the module docstring); JSON-able, flat."""
+        out: dict[str, Any] = {k: float(v) for k, v in self.metrics.items()}
+        out.update({_STD + k: float(v) for k, v in self.metrics_std.items()})
+        out.update({_RUN + f.name: getattr(self.run, f.name) for f in fields(RunInfo)})
+        out.update({_ENERGY + k: float(v) for k, v in self.breakdown.energy_pj.items()})
+        out.update({_AREA + k: float(v) for k, v in self.breakdown.area_um2.items()})
+        return {k: v for k, v in out.items() if v is not None}
+
+    def detail(self) -> dict[str, Any]:
+        """The bulky part, stored as the ``nmhpo:detail`` system attribute."""
+        return {
+            "software": dict(self.point.software),
+            "hardware": dict(self.point.hardware),
+            "inference": self.point.inference,
+            "layers": [list(x) for x in self.point.layers],
+            "activity": list(self.point.activity),
+            "activity_per_step": [list(x) for x in self.point.activity_per_step],
+            "energy_by_layer_pj": list(self.breakdown.energy_by_layer_pj),
+            "repeats": [dict(r) for r in self.repeats],
+        }
+
+    @classmethod
+    def from_attrs(
+        cls, user_attrs: Mapping[str, Any], detail: Mapping[str, Any] | None = None
+    ) -> TrialResult | None:
+        """The result stored in a trial's attributes, or None when it holds none (a failed
+        or running trial, or a study made by another tool)."""
+        if any(isinstance(user_attrs.get(k), Mapping) for k in ("metrics", "run", "breakdown")):
+            return _from_legacy(user_attrs)
+        if not any(k.startswith(_RUN) for k in user_attrs):
+            return None
+        metrics: dict[str, float] = {}
+        std: dict[str, float] = {}
+        run: dict[str, Any] = {}
+        energy: dict[str, float] = {}
+        area: dict[str, float] = {}
+        for key, value in user_attrs.items():
+            if key.startswith(_STD):
+                std[key[len(_STD) :]] = float(value)
+            elif key.startswith(_RUN):
+                run[key[len(_RUN) :]] = value
+            elif key.startswith(_ENERGY):
+                energy[key[len(_ENERGY) :]] = float(value)
+            elif key.startswith(_AREA):
+                area[key[len(_AREA) :]] = float(value)
+            elif key != _FAIL and isinstance(value, int | float) and not isinstance(value, bool):
+                metrics[key] = float(value)
+        d = detail or {}
+        return cls(
+            metrics=metrics,
+            metrics_std=std,
+            run=_run_info(run),
+            breakdown=Breakdown(
+                energy_pj=energy,
+                area_um2=area,
+                energy_by_layer_pj=tuple(float(x) for x in d.get("energy_by_layer_pj", ())),
+            ),
+            point=_point(d),
+            repeats=tuple(d.get("repeats", ())),
+        )
+
+
+def _point(d: Mapping[str, Any]) -> Point:
+    return Point(
+        software=dict(d.get("software", {})),
+        hardware=dict(d.get("hardware", {})),
+        inference=str(d.get("inference", "")),
+        layers=tuple(tuple(int(v) for v in x) for x in d.get("layers", ())),
+        activity=tuple(float(x) for x in d.get("activity", ())),
+        activity_per_step=tuple(
+            tuple(float(v) for v in x) for x in d.get("activity_per_step", ())
+        ),
+    )
+
+
+#: What a record lacking some run fields (written by another version) reads as.
+_RUN_DEFAULTS: dict[str, Any] = {
+    "trained": False,
+    "model_key": "",
+    "training_seed": 0,
+    "train_time_s": 0.0,
+    "epochs_run": 0,
+    "final_loss": math.nan,
+    "eval_time_s": 0.0,
+    "hw_time_s": 0.0,
+}
+
+
+def _run_info(run: Mapping[str, Any]) -> RunInfo:
+    known = {f.name for f in fields(RunInfo)}
+    return RunInfo(**{**_RUN_DEFAULTS, **{k: v for k, v in run.items() if k in known}})
+
+
+def _from_legacy(attrs: Mapping[str, Any]) -> TrialResult:
+    """nmhpo 0.1's layout: four dictionaries (``metrics``, ``breakdown``, ``point``, ``run``)."""
+    run = dict(attrs.get("run", {}))
+    breakdown = dict(attrs.get("breakdown", {}))
+    point = dict(attrs.get("point", {}))
+    metrics = {k: float(v) for k, v in attrs.get("metrics", {}).items()}
+    if "n_tiles" in breakdown:
+        metrics.setdefault("n_tiles", float(breakdown["n_tiles"]))
+    return TrialResult(
+        metrics=metrics,
+        metrics_std={k: float(v) for k, v in attrs.get("metrics_std", {}).items()},
+        run=_run_info(run),
+        breakdown=Breakdown(
+            energy_pj=dict(breakdown.get("energy_pj", {})),
+            area_um2=dict(breakdown.get("area_um2", {})),
+            energy_by_layer_pj=tuple(breakdown.get("energy_by_layer_pj", ())),
+        ),
+        point=_point(point),
+        repeats=tuple(run.get("repeats", ())),
+    )
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial as every reader sees it: Optuna's bookkeeping plus nmhpo's result.
+
+    ``values`` are in the study's objective order; ``feasible`` is None for a trial that did
+    not complete; ``result`` is None when the trial measured nothing (failed, running, or made
+    by another tool).
+    """
+
+    number: int
+    state: str
+    values: tuple[float, ...] | None
+    params: Mapping[str, Any]
+    constraints: Mapping[str, float]
+    feasible: bool | None
+    duration_s: float | None
+    fail_reason: str | None
+    result: TrialResult | None
+
+    @classmethod
+    def from_trial(cls, trial: FrozenTrial) -> TrialRecord:
+        from optuna.trial import TrialState
+
+        complete = trial.state == TrialState.COMPLETE
+        constraints = dict(trial.constraints)
+        detail = trial.system_attrs.get(DETAIL_KEY)
+        return cls(
+            number=trial.number,
+            state=trial.state.name,
+            values=None if trial.values is None else tuple(float(v) for v in trial.values),
+            params=dict(trial.params),
+            constraints=constraints,
+            feasible=all(v <= 0.0 for v in constraints.values()) if complete else None,
+            duration_s=trial.duration.total_seconds() if trial.duration else None,
+            fail_reason=trial.user_attrs.get(_FAIL),
+            result=TrialResult.from_attrs(trial.user_attrs, detail),
+        )
+
+    @property
+    def metrics(self) -> Mapping[str, float]:
+        return {} if self.result is None else self.result.metrics
+
+    @property
+    def cpu_s(self) -> float:
+        """CPU seconds the trial used: ``run.cpu_s`` when recorded, else its wall duration
+        (failed trials record no run), else 0 (still running)."""
+        if self.result is not None and self.result.run.cpu_s is not None:
+            return float(self.result.run.cpu_s)
+        return self.duration_s or 0.0
+
+    def row(self, objective_names: list[str]) -> dict[str, Any]:
+        """One flat row (CSV, JSON, a DataFrame): state, objectives, feasibility, parameters,
+        metrics, timings and breakdowns."""
+        row: dict[str, Any] = {
+            "number": self.number,
+            "state": self.state,
+            "duration_s": self.duration_s,
+        }
+        values = self.values or (None,) * len(objective_names)
+        row.update(zip(objective_names, values, strict=False))
+        row["feasible"] = self.feasible
+        row.update({f"constraint_{k}": v for k, v in self.constraints.items()})
+        row.update({f"param_{k}": v for k, v in self.params.items()})
+        if self.result is not None:
+            r = self.result
+            for key, value in r.metrics.items():
+                row.setdefault(f"metric_{key}", value)
+            for key, value in r.metrics_std.items():
+                row[f"std_{key}"] = value
+            for key in ("trained", "train_time_s", "eval_time_s", "hw_time_s", "cpu_s"):
+                row[key] = getattr(r.run, key)
+            row["training_seed"] = r.run.training_seed
+            row["worker"] = r.run.worker
+            row.update({f"energy_pj_{k}": v for k, v in r.breakdown.energy_pj.items()})
+            row.update({f"area_um2_{k}": v for k, v in r.breakdown.area_um2.items()})
+        if self.fail_reason is not None:
+            row["fail_reason"] = self.fail_reason
+        return row
+
+
+def is_result_attr(key: str) -> bool:
+    """Whether a user attribute key belongs to nmhpo's stored result (not the user's own)."""
+    return key.startswith(_PREFIXES) or key == _FAIL
