@@ -17,3 +17,21 @@ def data_dir(kind: str) -> Path:
     if packaged.is_dir():
         return packaged
     return _PACKAGE.parent / kind
+
+
+def home_dir() -> Path:
+    """Where a shipped study (``load_config("quickstart")``) keeps its database, trained
+    networks and reports: ``$NMHPO_HOME``, else ``$XDG_DATA_HOME/nmhpo``, else
+    ``~/.local/share/nmhpo``.
+
+    One folder whatever the working directory: a notebook opened from another folder, the
+    CLI and a script all find the same study. Never inside the package (site-packages may be
+    read-only and is replaced on upgrade).
+    """
+    import os
+
+    explicit = os.environ.get("NMHPO_HOME")
+    if explicit:
+        return Path(explicit).expanduser()
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data).expanduser() / "nmhpo"

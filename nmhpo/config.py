@@ -224,7 +224,7 @@ class StudyConfig(BaseModel):
     hardware: HardwareSection = Field(default_factory=HardwareSection)
     space: SpaceSection = Field(default_factory=SpaceSection)
     path: Path | None = Field(default=None, exclude=True)
-    #: Where the default SQLite file goes: the study file's folder, or the working directory
+    #: Where the default SQLite file goes: the study file's folder, or nmhpo's home folder
     #: for a study shipped inside the package (never write into site-packages).
     storage_dir: Path | None = Field(default=None, exclude=True)
 
@@ -373,16 +373,17 @@ def packaged_studies() -> list[str]:
 def load_config(path: str | Path) -> StudyConfig:
     """Read and fully validate a study file; raises `ConfigError` with one line.
 
-    ``path`` may also name a shipped study (``quickstart``); its default storage is then the
-    working directory.
+    ``path`` may also name a shipped study (``quickstart``); its default storage, model cache
+    and reports then live in `nmhpo._resources.home_dir` (``$NMHPO_HOME``, by default
+    ``~/.local/share/nmhpo``), wherever the caller runs.
     """
-    from nmhpo._resources import data_dir
+    from nmhpo._resources import data_dir, home_dir
 
     path = Path(path)
     shipped = data_dir("studies") / f"{path}.toml"
     if not path.exists() and path.suffix == "" and len(path.parts) == 1 and shipped.is_file():
         cfg = load_config(shipped)
-        return cfg.model_copy(update={"storage_dir": Path.cwd()})
+        return cfg.model_copy(update={"storage_dir": home_dir()})
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

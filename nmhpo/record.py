@@ -251,6 +251,17 @@ class TrialRecord:
             result=TrialResult.from_attrs(trial.user_attrs, detail),
         )
 
+    def __repr__(self) -> str:
+        # Short enough for a notebook cell listing a Pareto set; the result prints in full.
+        values = None if self.values is None else tuple(float(f"{v:.4g}") for v in self.values)
+        params = {
+            k: float(f"{v:.4g}") if isinstance(v, float) else v for k, v in self.params.items()
+        }
+        return (
+            f"TrialRecord(number={self.number}, state={self.state!r}, values={values}, "
+            f"params={params})"
+        )
+
     @property
     def metrics(self) -> Mapping[str, float]:
         return {} if self.result is None else self.result.metrics

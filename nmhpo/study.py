@@ -231,6 +231,8 @@ def run_study(
     from optuna.trial import TrialState
 
     url = cfg.storage_url()
+    if cfg.study.storage is None and cfg.storage_dir is not None:
+        cfg.storage_dir.mkdir(parents=True, exist_ok=True)  # nmhpo's home, for shipped studies
     storage = open_storage(url, heartbeat_s=cfg.study.heartbeat_s)
     study = create_or_load(cfg, storage)
     if requeue and cfg.study.sampler == "grid":

@@ -52,6 +52,14 @@ def tiny_study(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def nmhpo_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Shipped studies keep their databases in nmhpo's home folder: never the user's own."""
+    home = tmp_path_factory.mktemp("nmhpo-home")
+    monkeypatch.setenv("NMHPO_HOME", str(home))
+    return home
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[str]:
     """A real PostgreSQL server on 127.0.0.1 in a temporary directory, stopped afterwards."""

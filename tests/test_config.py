@@ -59,13 +59,22 @@ def test_relative_sqlite_storage_is_relative_to_the_study_file(tmp_path: Path) -
     assert load_config(path).storage_url() == f"sqlite:///{(tmp_path / 'x.db').resolve()}"
 
 
-def test_shipped_study_by_name_stores_in_the_working_directory(
+def test_shipped_study_by_name_stores_in_nmhpo_home_wherever_it_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    cfg = load_config("quickstart")
-    assert cfg.study.name == "quickstart"
-    assert cfg.storage_url() == f"sqlite:///{tmp_path.resolve() / 'nmhpo-studies.db'}"
+    monkeypatch.setenv("NMHPO_HOME", str(tmp_path / "home"))
+    urls = set()
+    for cwd in (tmp_path, tmp_path / "elsewhere"):
+        cwd.mkdir(exist_ok=True)
+        monkeypatch.chdir(cwd)
+        cfg = load_config("quickstart")
+        assert cfg.study.name == "quickstart"
+        urls.add(cfg.storage_url())
+    assert urls == {f"sqlite:///{(tmp_path / 'home').resolve() / 'nmhpo-studies.db'}"}
+    monkeypatch.delenv("NMHPO_HOME")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    expected = (tmp_path / "xdg" / "nmhpo").resolve() / "nmhpo-studies.db"
+    assert load_config("quickstart").storage_url() == f"sqlite:///{expected}"
 
 
 # (replace this, with that) in the tiny study -> substring the one-line error must contain

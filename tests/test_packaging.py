@@ -58,7 +58,7 @@ def test_installed_wheel_runs_shipped_study_and_preset_by_name(
     )
     work = tmp_path / "work"
     work.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(target)}
+    env = {**os.environ, "PYTHONPATH": str(target), "NMHPO_HOME": str(tmp_path / "home")}
     code = (
         "import nmhpo, nmhpo.crossbar as c, nmhpo.config as k;"
         f"assert nmhpo.__file__.startswith({str(target)!r}), nmhpo.__file__;"
@@ -71,7 +71,7 @@ def test_installed_wheel_runs_shipped_study_and_preset_by_name(
     assert result.returncode == 0, result.stderr
     lines = result.stdout.split()
     assert lines[0] == "32"
-    assert lines[1] == f"sqlite:///{work.resolve() / 'nmhpo-studies.db'}"
+    assert lines[1] == f"sqlite:///{(tmp_path / 'home').resolve() / 'nmhpo-studies.db'}"
     result = subprocess.run(
         [sys.executable, "-m", "nmhpo", "validate", "quickstart"],
         cwd=work,
