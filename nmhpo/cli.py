@@ -26,11 +26,16 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     add_completion=False,
+    # Plain help: rich markup would eat the literal brackets of "[study].storage".
+    rich_markup_mode=None,
 )
-out = Console()
+# No markup: task and preset descriptions, study and parameter names and error messages are
+# printed as written ("[task] path" stays "[task] path"), in tables too.
+out = Console(markup=False)
 if not out.is_terminal:
-    out = Console(width=200)  # piped or captured: keep the Pareto table on unbroken lines
-err = Console(stderr=True)
+    # piped or captured: keep the Pareto table on unbroken lines
+    out = Console(width=200, markup=False)
+err = Console(stderr=True, markup=False)
 
 StudyArg = Annotated[
     str, typer.Argument(help="Study file (study.toml), or the name of a shipped study.")
@@ -191,11 +196,11 @@ def _run_with_progress(cfg: Any, timeout: float | None, workers: int) -> None:
 
     quiet_optuna()
     progress = Progress(
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        TextColumn("{task.fields[last]}"),
+        TextColumn("{task.fields[last]}", markup=False),
         console=err,
         transient=False,
     )

@@ -164,3 +164,40 @@ def test_dashboard_serves_the_study_on_loopback(tmp_path: Path) -> None:
 def test_version() -> None:
     result = _invoke("--version")
     assert result.exit_code == 0 and "nmhpo 0.1.0" in result.output
+
+
+@pytest.mark.parametrize(
+    ("verb", "literal"),
+    [
+        ("run", "overrides [study].storage."),
+        ("run", "instead of [study].name."),
+        ("report", "<study> beside the study file]"),
+        ("grid", "as <name>-grid"),
+    ],
+)
+def test_help_keeps_literal_brackets(verb: str, literal: str) -> None:
+    result = _invoke(verb, "--help")
+    assert result.exit_code == 0
+    assert literal in " ".join(result.output.split())
+
+
+def test_tables_print_registry_text_as_written() -> None:
+    result = _invoke("tasks")
+    assert result.exit_code == 0
+    assert "IDX files in [task] path" in result.output
+
+
+def test_pareto_table_prints_parameter_values_as_written() -> None:
+    import optuna
+
+    from nmhpo.cli import _pareto_table, out
+
+    trial = optuna.trial.create_trial(
+        params={"act": "[bold]relu"},
+        distributions={"act": optuna.distributions.CategoricalDistribution(["[bold]relu"])},
+        values=[0.9, 1.0],
+    )
+    with out.capture() as captured:
+        out.print(_pareto_table([trial], ["[red]accuracy", "energy_uj"], ["maximize", "minimize"]))
+    text = captured.get()
+    assert "[bold]relu" in text and "[red]accuracy" in text
