@@ -3,32 +3,31 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.table import Table
 
 from nmhpo import __version__
 from nmhpo.errors import NmhpoError
 
+try:  # recent typer (0.29 here) ships its own copy of click
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_exceptions  # type: ignore[no-redef]
+
 if TYPE_CHECKING:
     import optuna
     from optuna.trial import FrozenTrial
 
-app = typer.Typer(
-    help="Co-design spiking neural networks and crossbar hardware with Optuna.",
-    no_args_is_help=True,
-    pretty_exceptions_show_locals=False,
-    add_completion=False,
-    # Plain help: rich markup would eat the literal brackets of "[study].storage".
-    rich_markup_mode=None,
-)
 # No markup: task and preset descriptions, study and parameter names and error messages are
 # printed as written ("[task] path" stays "[task] path"), in tables too.
 out = Console(markup=False)
@@ -36,6 +35,69 @@ if not out.is_terminal:
     # piped or captured: keep the Pareto table on unbroken lines
     out = Console(width=200, markup=False)
 err = Console(stderr=True, markup=False)
+
+
+def _print_error(message: str) -> None:
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _usage_line(exc: click_exceptions.UsageError) -> str:
+    """Click's usage error as one line, e.g.
+    ``--n-trials: Input should be greater than or equal to 1 (see nmhpo run --help)``."""
+    message = " ".join(exc.format_message().split())
+    bad_value = re.fullmatch(r"Invalid value for '([^']*)'(?: / '[^']*')*: (.*)", message)
+    if bad_value:
+        message = f"{bad_value[1]}: {bad_value[2].removeprefix('Value error, ')}"
+    else:
+        message = message[:1].lower() + message[1:]
+    if exc.ctx is not None:
+        message += f" (see {exc.ctx.command_path} --help)"
+    return message
+
+
+class _OneLineErrors(typer.core.TyperGroup):
+    """Usage errors (a bad value, an unknown option, a missing argument) become one line,
+    ``error: <message>`` on stderr, and exit 2, like the library's errors."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        try:
+            # Not standalone: click raises its errors instead of printing them as boxes, and
+            # returns the exit code of typer.Exit (--help, --version, Ctrl-C's 130, our 2).
+            code = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        except click_exceptions.NoArgsIsHelpError as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click_exceptions.UsageError as exc:
+            _print_error(_usage_line(exc))
+            sys.exit(2)
+        except click_exceptions.ClickException as exc:
+            _print_error(" ".join(exc.format_message().split()))
+            sys.exit(exc.exit_code)
+        except click_exceptions.Abort:
+            _print_error("aborted")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+app = typer.Typer(
+    cls=_OneLineErrors,
+    help="Co-design spiking neural networks and crossbar hardware with Optuna.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+    # Plain help: rich markup would eat the literal brackets of "[study].storage".
+    rich_markup_mode=None,
+)
 
 StudyArg = Annotated[
     str, typer.Argument(help="Study file (study.toml), or the name of a shipped study.")
@@ -60,7 +122,7 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except NmhpoError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        _print_error(str(exc))
         raise typer.Exit(2) from None
 
 

@@ -201,3 +201,57 @@ def test_pareto_table_prints_parameter_values_as_written() -> None:
         out.print(_pareto_table([trial], ["[red]accuracy", "energy_uj"], ["maximize", "minimize"]))
     text = captured.get()
     assert "[bold]relu" in text and "[red]accuracy" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["run", "quickstart", "--n-trials", "0"], "error: --n-trials: "),
+        (["dashboard", "quickstart", "--port", "70000"], "error: --port: "),
+        (["run", "quickstart", "--frobnicate"], "error: no such option: --frobnicate"),
+        (["run"], "error: missing argument 'study'"),
+        (["frobnicate"], "error: no such command 'frobnicate'"),
+    ],
+)
+def test_usage_errors_are_one_line_exit_2(args: list[str], line: str) -> None:
+    result = _invoke(*args)
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(line), result.stderr
+    assert lines[0].endswith(" --help)")  # where to read the usage
+    assert result.stdout == ""
+
+
+def test_bad_range_names_the_limit() -> None:
+    result = _invoke("dashboard", "quickstart", "--port", "70000")
+    assert "65535" in result.stderr
+
+
+def test_no_arguments_prints_help_and_help_version_still_exit_0() -> None:
+    result = _invoke()
+    assert result.exit_code == 2 and "Usage:" in result.stderr and "Commands" in result.stderr
+    assert _invoke("--help").exit_code == 0
+    assert _invoke("run", "--help").exit_code == 0
+    assert _invoke("--version").exit_code == 0
+
+
+def test_ctrl_c_exits_130(monkeypatch: pytest.MonkeyPatch, tiny_study: Path) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("nmhpo.cli._load", interrupted)
+    assert _invoke("validate", str(tiny_study)).exit_code == 130
+
+
+def test_usage_error_is_one_line_in_a_real_process() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "nmhpo", "run", "quickstart", "--n-trials", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "error: --n-trials: Input should be greater than or equal to 1 "
+        "(see python -m nmhpo run --help)"
+    ]
