@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
 import sys
@@ -517,9 +518,47 @@ def dashboard(
 
     with _errors():
         cfg = _load(study, storage)
+        _check_port(host, port)
         study_obj = load_existing(cfg)
     err.print(f"optuna-dashboard on http://{host}:{port}/ (Ctrl-C to stop)", highlight=False)
-    optuna_dashboard.run_server(study_obj._storage, host=host, port=port)  # noqa: SLF001
+    with _errors():
+        _serve(optuna_dashboard.run_server, study_obj._storage, host, port)  # noqa: SLF001
+
+
+def _serve(run_server: Any, storage: Any, host: str, port: int) -> None:
+    try:
+        run_server(storage, host=host, port=port)
+    except OSError as exc:  # the port was taken between the check and the start
+        if exc.errno not in _BIND_ERRNOS:
+            raise
+        raise NmhpoError(_bind_problem(host, port, exc)) from None
+
+
+def _check_port(host: str, port: int) -> None:
+    """Bind ``host:port`` as optuna-dashboard's server will (IPv6 for a host with ':',
+    SO_REUSEADDR), so that a port in use is one line and not the server's traceback."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise NmhpoError(_bind_problem(host, port, exc)) from None
+
+
+_BIND_ERRNOS = (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL)
+
+
+def _bind_problem(host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {port} on {host} is in use; pass --port with a free port"
+    if exc.errno == errno.EACCES:
+        return f"port {port} on {host} needs privileges; pass --port 1024 or higher"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"--host {host}: not an address of this machine (127.0.0.1 or 0.0.0.0 are)"
+    return f"cannot listen on {host} port {port}: {exc.strerror or exc}"
 
 
 class CrossbarMode(str, Enum):

@@ -255,3 +255,36 @@ def test_usage_error_is_one_line_in_a_real_process() -> None:
         "error: --n-trials: Input should be greater than or equal to 1 "
         "(see python -m nmhpo run --help)"
     ]
+
+
+def test_dashboard_on_a_busy_port_is_one_line_exit_2(tiny_study: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _invoke("dashboard", str(tiny_study), "--port", str(port))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"error: port {port} on 127.0.0.1 is in use; pass --port with a free port"
+    ]
+    assert not (tiny_study.parent / "nmhpo-studies.db").exists()
+
+
+def test_dashboard_server_failing_to_bind_is_an_nmhpo_error() -> None:
+    """The port is taken between the check and the server's start."""
+    import errno
+
+    from nmhpo.cli import _serve
+    from nmhpo.errors import NmhpoError
+
+    def taken(storage: object, host: str, port: int) -> None:
+        raise OSError(errno.EADDRINUSE, "Address already in use")
+
+    with pytest.raises(NmhpoError, match=r"^port 8080 on 127.0.0.1 is in use; pass --port"):
+        _serve(taken, None, "127.0.0.1", 8080)
+
+    def broken(storage: object, host: str, port: int) -> None:
+        raise OSError(errno.EIO, "a bug, not a port")
+
+    with pytest.raises(OSError, match="a bug"):  # anything else keeps its traceback
+        _serve(broken, None, "127.0.0.1", 8080)
