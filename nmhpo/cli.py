@@ -269,16 +269,26 @@ def _run_with_progress(cfg: Any, timeout: float | None, workers: int) -> None:
     )
     label = cfg.study.name + (f" ({workers} workers)" if workers > 1 else "")
     bar = progress.add_task(label, total=cfg.study.n_trials, last="")
+    first_count: int | None = None
+    trials_shown = False
 
     def started(done: int, target: int) -> None:
+        # The bar appears once the study is open: a storage that cannot be opened, or a
+        # changed study, is the error line alone.
+        nonlocal first_count, trials_shown
+        first_count = done if first_count is None else first_count
+        trials_shown = trials_shown or done > first_count
         progress.update(bar, completed=done, total=target)
+        progress.start()
 
     def after_trial(study_obj: optuna.Study, trial: FrozenTrial) -> None:
+        nonlocal trials_shown
+        trials_shown = True
         progress.update(bar, completed=count_complete(study_obj), last=_trial_line(trial, cfg))
 
     with _errors():
         try:
-            with progress:
+            try:
                 summary = run_study(
                     cfg,
                     timeout_s=timeout,
@@ -287,6 +297,13 @@ def _run_with_progress(cfg: Any, timeout: float | None, workers: int) -> None:
                     on_progress=started,
                     workers=workers,
                 )
+            except BaseException:
+                # Failed before any trial ended: remove the bar, leave the error line alone.
+                progress.live.transient = not trials_shown
+                raise
+            finally:
+                if progress.live.is_started:  # (stopping prints a newline when not a terminal)
+                    progress.stop()
         except KeyboardInterrupt:
             err.print("interrupted: the running trial is marked failed; run again to resume")
             raise typer.Exit(130) from None

@@ -288,3 +288,24 @@ def test_dashboard_server_failing_to_bind_is_an_nmhpo_error() -> None:
 
     with pytest.raises(OSError, match="a bug"):  # anything else keeps its traceback
         _serve(broken, None, "127.0.0.1", 8080)
+
+
+def test_run_that_cannot_open_its_storage_prints_the_error_line_only(tiny_study: Path) -> None:
+    url = f"sqlite:///{tiny_study.parent / 'no_such_dir' / 'x.db'}"
+    result = _invoke("run", str(tiny_study), "--storage", url)
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot open storage"), result.stderr
+
+
+@pytest.mark.slow
+def test_run_of_a_changed_study_prints_the_error_line_only(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.toml"
+    path.write_text(tiny_study_text(n_trials=1))
+    assert _invoke("run", str(path)).exit_code == 0
+    path.write_text(tiny_study_text(n_trials=2).replace("high = 0.05", "high = 0.08"))
+    result = _invoke("run", str(path))
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: study 'tiny' already exists with a different search space")
