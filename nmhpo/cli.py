@@ -44,16 +44,28 @@ def _print_error(message: str) -> None:
 
 def _usage_line(exc: click_exceptions.UsageError) -> str:
     """Click's usage error as one line, e.g.
-    ``--n-trials: Input should be greater than or equal to 1 (see nmhpo run --help)``."""
+    ``--n-trials: Input should be greater than or equal to 1; got '0' (see nmhpo run --help)``."""
     message = " ".join(exc.format_message().split())
     bad_value = re.fullmatch(r"Invalid value for '([^']*)'(?: / '[^']*')*: (.*)", message)
     if bad_value:
         message = f"{bad_value[1]}: {bad_value[2].removeprefix('Value error, ')}"
+        got = _input_of(exc.__cause__)
+        if got is not None and repr(got) not in message:
+            message = f"{message.rstrip('.')}; got {got!r}"
     else:
         message = message[:1].lower() + message[1:]
     if exc.ctx is not None:
         message += f" (see {exc.ctx.command_path} --help)"
     return message
+
+
+def _input_of(cause: BaseException | None) -> Any:
+    """The value a typer (pydantic) conversion rejected, or None."""
+    from pydantic import ValidationError
+
+    if isinstance(cause, ValidationError) and cause.errors():
+        return cause.errors()[0].get("input")
+    return None
 
 
 class _OneLineErrors(typer.core.TyperGroup):
