@@ -72,7 +72,7 @@ class _OneLineErrors(typer.core.TyperGroup):
     """Usage errors (a bad value, an unknown option, a missing argument) become one line,
     ``error: <message>`` on stderr, and exit 2, like the library's errors."""
 
-    def main(  # type: ignore[override]
+    def main(
         self,
         args: Sequence[str] | None = None,
         prog_name: str | None = None,
