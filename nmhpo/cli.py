@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.table import Table
 
 from nmhpo import __version__
 from nmhpo.errors import NmhpoError
+
+try:  # recent typer (0.29 here) ships its own copy of click
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_exceptions  # type: ignore[no-redef]
 
 if TYPE_CHECKING:
     import optuna
@@ -24,16 +32,88 @@ if TYPE_CHECKING:
     from nmhpo.analysis import Comparison, Reach
     from nmhpo.record import TrialRecord
 
+# No markup: task and preset descriptions, study and parameter names and error messages are
+# printed as written ("[task] path" stays "[task] path"), in tables too.
+out = Console(markup=False)
+if not out.is_terminal:
+    # piped or captured: keep the Pareto table on unbroken lines
+    out = Console(width=200, markup=False)
+err = Console(stderr=True, markup=False)
+
+
+def _print_error(message: str) -> None:
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _usage_line(exc: click_exceptions.UsageError) -> str:
+    """Click's usage error as one line, e.g.
+    ``--n-trials: Input should be greater than or equal to 1; got '0' (see nmhpo run --help)``."""
+    message = " ".join(exc.format_message().split())
+    bad_value = re.fullmatch(r"Invalid value for '([^']*)'(?: / '[^']*')*: (.*)", message)
+    if bad_value:
+        message = f"{bad_value[1]}: {bad_value[2].removeprefix('Value error, ')}"
+        got = _input_of(exc.__cause__)
+        if got is not None and repr(got) not in message:
+            message = f"{message.rstrip('.')}; got {got!r}"
+    else:
+        message = message[:1].lower() + message[1:]
+    if exc.ctx is not None:
+        message += f" (see {exc.ctx.command_path} --help)"
+    return message
+
+
+def _input_of(cause: BaseException | None) -> Any:
+    """The value a typer (pydantic) conversion rejected, or None."""
+    from pydantic import ValidationError
+
+    if isinstance(cause, ValidationError) and cause.errors():
+        return cause.errors()[0].get("input")
+    return None
+
+
+class _OneLineErrors(typer.core.TyperGroup):
+    """Usage errors (a bad value, an unknown option, a missing argument) become one line,
+    ``error: <message>`` on stderr, and exit 2, like the library's errors."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        try:
+            # Not standalone: click raises its errors instead of printing them as boxes, and
+            # returns the exit code of typer.Exit (--help, --version, Ctrl-C's 130, our 2).
+            code = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        except click_exceptions.NoArgsIsHelpError as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click_exceptions.UsageError as exc:
+            _print_error(_usage_line(exc))
+            sys.exit(2)
+        except click_exceptions.ClickException as exc:
+            _print_error(" ".join(exc.format_message().split()))
+            sys.exit(exc.exit_code)
+        except click_exceptions.Abort:
+            _print_error("aborted")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     help="Co-design spiking neural networks and crossbar hardware with Optuna.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     add_completion=False,
+    # Plain help: rich markup would eat the literal brackets of "[study].storage".
+    rich_markup_mode=None,
 )
-out = Console()
-if not out.is_terminal:
-    out = Console(width=200)  # piped or captured: keep the Pareto table on unbroken lines
-err = Console(stderr=True)
 
 StudyArg = Annotated[
     str, typer.Argument(help="Study file (study.toml), or the name of a shipped study.")
@@ -58,7 +138,7 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except NmhpoError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        _print_error(str(exc))
         raise typer.Exit(2) from None
 
 
@@ -194,26 +274,36 @@ def _run_with_progress(cfg: Any, timeout: float | None, workers: int) -> None:
 
     quiet_optuna()
     progress = Progress(
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        TextColumn("{task.fields[last]}"),
+        TextColumn("{task.fields[last]}", markup=False),
         console=err,
         transient=False,
     )
     label = cfg.study.name + (f" ({workers} workers)" if workers > 1 else "")
     bar = progress.add_task(label, total=cfg.study.n_trials, last="")
+    first_count: int | None = None
+    trials_shown = False
 
     def started(done: int, target: int) -> None:
+        # The bar appears once the study is open: a storage that cannot be opened, or a
+        # changed study, is the error line alone.
+        nonlocal first_count, trials_shown
+        first_count = done if first_count is None else first_count
+        trials_shown = trials_shown or done > first_count
         progress.update(bar, completed=done, total=target)
+        progress.start()
 
     def after_trial(study_obj: optuna.Study, trial: FrozenTrial) -> None:
+        nonlocal trials_shown
+        trials_shown = True
         progress.update(bar, completed=count_complete(study_obj), last=_trial_line(trial, cfg))
 
     with _errors():
         try:
-            with progress:
+            try:
                 summary = run_study(
                     cfg,
                     timeout_s=timeout,
@@ -222,6 +312,13 @@ def _run_with_progress(cfg: Any, timeout: float | None, workers: int) -> None:
                     on_progress=started,
                     workers=workers,
                 )
+            except BaseException:
+                # Failed before any trial ended: remove the bar, leave the error line alone.
+                progress.live.transient = not trials_shown
+                raise
+            finally:
+                if progress.live.is_started:  # (stopping prints a newline when not a terminal)
+                    progress.stop()
         except KeyboardInterrupt:
             err.print("interrupted: the running trial is marked failed; run again to resume")
             raise typer.Exit(130) from None
@@ -454,10 +551,48 @@ def dashboard(
 
     with _errors():
         cfg = _load(study, storage)
+        _check_port(host, port)
         # Optuna's own storage: what the dashboard saves must reach the database at once.
         study_obj = load_existing(cfg, batched=False)
     err.print(f"optuna-dashboard on http://{host}:{port}/ (Ctrl-C to stop)", highlight=False)
-    optuna_dashboard.run_server(study_obj._storage, host=host, port=port)  # noqa: SLF001
+    with _errors():
+        _serve(optuna_dashboard.run_server, study_obj._storage, host, port)  # noqa: SLF001
+
+
+def _serve(run_server: Any, storage: Any, host: str, port: int) -> None:
+    try:
+        run_server(storage, host=host, port=port)
+    except OSError as exc:  # the port was taken between the check and the start
+        if exc.errno not in _BIND_ERRNOS:
+            raise
+        raise NmhpoError(_bind_problem(host, port, exc)) from None
+
+
+def _check_port(host: str, port: int) -> None:
+    """Bind ``host:port`` as optuna-dashboard's server will (IPv6 for a host with ':',
+    SO_REUSEADDR), so that a port in use is one line and not the server's traceback."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise NmhpoError(_bind_problem(host, port, exc)) from None
+
+
+_BIND_ERRNOS = (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL)
+
+
+def _bind_problem(host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {port} on {host} is in use; pass --port with a free port"
+    if exc.errno == errno.EACCES:
+        return f"port {port} on {host} needs privileges; pass --port 1024 or higher"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"--host {host}: not an address of this machine (127.0.0.1 or 0.0.0.0 are)"
+    return f"cannot listen on {host} port {port}: {exc.strerror or exc}"
 
 
 class CrossbarMode(str, Enum):

@@ -164,3 +164,148 @@ def test_dashboard_serves_the_study_on_loopback(tmp_path: Path) -> None:
 def test_version() -> None:
     result = _invoke("--version")
     assert result.exit_code == 0 and "nmhpo 0.1.0" in result.output
+
+
+@pytest.mark.parametrize(
+    ("verb", "literal"),
+    [
+        ("run", "overrides [study].storage."),
+        ("run", "instead of [study].name."),
+        ("report", "<study> beside the study file]"),
+        ("grid", "as <name>-grid"),
+    ],
+)
+def test_help_keeps_literal_brackets(verb: str, literal: str) -> None:
+    result = _invoke(verb, "--help")
+    assert result.exit_code == 0
+    assert literal in " ".join(result.output.split())
+
+
+def test_tables_print_registry_text_as_written() -> None:
+    result = _invoke("tasks")
+    assert result.exit_code == 0
+    assert "IDX files in [task] path" in result.output
+
+
+def test_pareto_table_prints_parameter_values_as_written() -> None:
+    import optuna
+
+    from nmhpo.cli import _pareto_table, out
+
+    trial = optuna.trial.create_trial(
+        params={"act": "[bold]relu"},
+        distributions={"act": optuna.distributions.CategoricalDistribution(["[bold]relu"])},
+        values=[0.9, 1.0],
+    )
+    with out.capture() as captured:
+        out.print(_pareto_table([trial], ["[red]accuracy", "energy_uj"], ["maximize", "minimize"]))
+    text = captured.get()
+    assert "[bold]relu" in text and "[red]accuracy" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["run", "quickstart", "--n-trials", "0"], "error: --n-trials: "),
+        (["dashboard", "quickstart", "--port", "70000"], "error: --port: "),
+        (["run", "quickstart", "--frobnicate"], "error: no such option: --frobnicate"),
+        (["run"], "error: missing argument 'study'"),
+        (["frobnicate"], "error: no such command 'frobnicate'"),
+    ],
+)
+def test_usage_errors_are_one_line_exit_2(args: list[str], line: str) -> None:
+    result = _invoke(*args)
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(line), result.stderr
+    assert lines[0].endswith(" --help)")  # where to read the usage
+    assert result.stdout == ""
+
+
+def test_bad_range_names_the_limit() -> None:
+    result = _invoke("dashboard", "quickstart", "--port", "70000")
+    assert "65535; got '70000'" in result.stderr
+
+
+def test_no_arguments_prints_help_and_help_version_still_exit_0() -> None:
+    result = _invoke()
+    assert result.exit_code == 2 and "Usage:" in result.stderr and "Commands" in result.stderr
+    assert _invoke("--help").exit_code == 0
+    assert _invoke("run", "--help").exit_code == 0
+    assert _invoke("--version").exit_code == 0
+
+
+def test_ctrl_c_exits_130(monkeypatch: pytest.MonkeyPatch, tiny_study: Path) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("nmhpo.cli._load", interrupted)
+    assert _invoke("validate", str(tiny_study)).exit_code == 130
+
+
+def test_usage_error_is_one_line_in_a_real_process() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "nmhpo", "run", "quickstart", "--n-trials", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "error: --n-trials: Input should be greater than or equal to 1; got '0' "
+        "(see python -m nmhpo run --help)"
+    ]
+
+
+def test_dashboard_on_a_busy_port_is_one_line_exit_2(tiny_study: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _invoke("dashboard", str(tiny_study), "--port", str(port))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"error: port {port} on 127.0.0.1 is in use; pass --port with a free port"
+    ]
+    assert not (tiny_study.parent / "nmhpo-studies.db").exists()
+
+
+def test_dashboard_server_failing_to_bind_is_an_nmhpo_error() -> None:
+    """The port is taken between the check and the server's start."""
+    import errno
+
+    from nmhpo.cli import _serve
+    from nmhpo.errors import NmhpoError
+
+    def taken(storage: object, host: str, port: int) -> None:
+        raise OSError(errno.EADDRINUSE, "Address already in use")
+
+    with pytest.raises(NmhpoError, match=r"^port 8080 on 127.0.0.1 is in use; pass --port"):
+        _serve(taken, None, "127.0.0.1", 8080)
+
+    def broken(storage: object, host: str, port: int) -> None:
+        raise OSError(errno.EIO, "a bug, not a port")
+
+    with pytest.raises(OSError, match="a bug"):  # anything else keeps its traceback
+        _serve(broken, None, "127.0.0.1", 8080)
+
+
+def test_run_that_cannot_open_its_storage_prints_the_error_line_only(tiny_study: Path) -> None:
+    url = f"sqlite:///{tiny_study.parent / 'no_such_dir' / 'x.db'}"
+    result = _invoke("run", str(tiny_study), "--storage", url)
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot open storage"), result.stderr
+
+
+@pytest.mark.slow
+def test_run_of_a_changed_study_prints_the_error_line_only(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.toml"
+    path.write_text(tiny_study_text(n_trials=1))
+    assert _invoke("run", str(path)).exit_code == 0
+    path.write_text(tiny_study_text(n_trials=2).replace("high = 0.05", "high = 0.08"))
+    result = _invoke("run", str(path))
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: study 'tiny' already exists with a different search space")
