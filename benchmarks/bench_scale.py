@@ -6,6 +6,8 @@
     writes: nmhpo/storage.py), SQLite with Optuna's defaults (rollback journal, no heartbeats,
     a commit per parameter and attribute), Optuna's journal file storage (no heartbeat crash
     recovery), and PostgreSQL as nmhpo opens it (a local server started here).
+(c) The stored record's layout: storage cost per trial and database size of nmhpo.record's
+    layout (scalar user attrs, detail as a system attr) against nmhpo 0.1's four dictionaries.
 (b) Throughput: completed trials per minute of quickstart-sized studies (60 trials, fresh
     storage and caches) with --workers 1 and --workers 2: over the whole command (process
     start, imports and the first data preparation included), and in steady state: from the
@@ -41,7 +43,7 @@ from typing import Any
 import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import write_result  # noqa: E402
+from _common import environment, write_result  # noqa: E402
 
 from nmhpo._pgserver import postgres_server  # noqa: E402
 from nmhpo.study import open_storage  # noqa: E402
@@ -62,9 +64,69 @@ def sampler(name: str) -> optuna.samplers.BaseSampler:
     }[name]()
 
 
-def objective_for(storage: Any) -> Any:
-    """The near-free objective; like nmhpo's, it flushes a batching storage after suggesting."""
+def _quickstart_record() -> Any:
+    """A quickstart trial's result, at its real sizes (13 metrics, 10 energy and 9 area
+    components, 20 software and 9 hardware knobs, 2 layers, 4 time steps)."""
+    from nmhpo.record import Breakdown, Point, RunInfo, TrialResult
+
+    metrics = {
+        k: 1.0 + i
+        for i, k in enumerate(
+            "accuracy area_mm2 area_um2 edp_pj_ns energy_pj energy_uj latency_ns latency_us "
+            "n_pe n_tiles num_steps spikes_per_inference train_time_s".split()
+        )
+    }
+    energy = {c: 1.5 for c in "xbar adc mux sub tmpbuf neuron htree fetch tilebuf leakage".split()}
+    area = {c: 2.5 for c in "xbar adc mux sub tmpbuf tilebuf htree input_mem membrane_mem".split()}
+    software = {f"knob_{i}": 0.1 * i for i in range(20)}
+    hardware = {f"hw_{i}": i for i in range(9)}
+    return TrialResult(
+        metrics=metrics,
+        breakdown=Breakdown(energy, area, (5862.4, 2175.8)),
+        point=Point(
+            software,
+            hardware,
+            "crossbar",
+            ((64, 256, 1, 1, 1), (256, 10, 1, 1, 1)),
+            (0.51, 0.36),
+            ((0.51, 0.21), (0.51, 0.43), (0.51, 0.38), (0.51, 0.41)),
+        ),
+        run=RunInfo(
+            True,
+            "325ca94a58c6316e9203c329",
+            246433589,
+            1.06,
+            6,
+            0.057,
+            0.08,
+            0.0057,
+            cpu_s=0.59,
+            worker="vm:10926",
+        ),
+    )
+
+
+def objective_for(storage: Any, layout: str = "record") -> Any:
+    """The near-free objective; like nmhpo's, it flushes a batching storage after suggesting
+    and stores a quickstart trial's result: as nmhpo.record stores it ("record": one scalar
+    user attr per metric, run field and breakdown component, the detail as a system attr), or
+    as nmhpo 0.1 did ("legacy": four dictionaries)."""
+    from nmhpo.record import DETAIL_KEY
+
     flush = getattr(storage, "flush", None)
+    result = _quickstart_record()
+    attrs = result.to_user_attrs()
+    detail = result.detail()
+    legacy = {
+        "metrics": dict(result.metrics),
+        "breakdown": {
+            "energy_pj": dict(result.breakdown.energy_pj),
+            "area_um2": dict(result.breakdown.area_um2),
+            "energy_by_layer_pj": detail["energy_by_layer_pj"],
+        },
+        "point": {k: v for k, v in detail.items() if k not in ("energy_by_layer_pj", "repeats")},
+        "run": {k[len("run.") :]: v for k, v in attrs.items() if k.startswith("run.")},
+    }
 
     def objective(trial: optuna.Trial) -> tuple[float, float]:
         lr = trial.suggest_float("lr", 1e-3, 3e-2, log=True)
@@ -77,11 +139,46 @@ def objective_for(storage: Any) -> Any:
         trial.suggest_categorical("weight_bits", [4, 8])
         if flush is not None:
             flush()
-        for key in ("metrics", "breakdown", "point", "run"):
-            trial.set_user_attr(key, {"x": 1.0, "y": [1, 2, 3]})
+        if layout == "record":
+            for key, value in attrs.items():
+                trial.set_user_attr(key, value)
+            trial.storage.set_trial_system_attr(trial._trial_id, DETAIL_KEY, detail)
+        else:
+            for key, value in legacy.items():
+                trial.set_user_attr(key, value)
         return beta - lr * steps, hidden * xbar * 2.0**bits * 1e-6
 
     return objective
+
+
+def record_layout(n_trials: int) -> dict[str, Any]:
+    """Storage cost per trial of the stored record's layout (random sampler, so the storage
+    is all there is), on SQLite as nmhpo opens it, and the size of the database."""
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for layout in ("record", "legacy"):
+            path = Path(tmp) / f"{layout}.db"
+            storage = open_storage(f"sqlite:///{path}", heartbeat_s=60)
+            study = optuna.create_study(
+                study_name=layout,
+                storage=storage,
+                directions=["maximize", "minimize"],
+                sampler=sampler("random"),
+            )
+            start = time.perf_counter()
+            study.optimize(objective_for(storage, layout), n_trials=n_trials)
+            ms = (time.perf_counter() - start) / n_trials * 1e3
+            start = time.perf_counter()
+            optuna.load_study(study_name=layout, storage=f"sqlite:///{path}").get_trials()
+            read_ms = (time.perf_counter() - start) / n_trials * 1e3
+            out[layout] = {
+                "ms_per_trial": round(ms, 2),
+                "cold_read_ms_per_trial": round(read_ms, 3),
+                "db_kb_per_trial": round(path.stat().st_size / 1024 / n_trials, 2),
+            }
+            print(f"layout {layout:>7}: {json.dumps(out[layout])}")
+    out["trials"] = n_trials
+    return out
 
 
 def storages(tmp: Path, pg_url: str | None) -> dict[str, Any]:
@@ -192,11 +289,21 @@ def main() -> None:
     )
     parser.add_argument("--throughput-trials", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=3, help="1- and 2-worker run pairs")
+    parser.add_argument(
+        "--layout-only", action="store_true", help="measure (c) only, keep the rest"
+    )
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore")
     logging.getLogger("nmhpo").setLevel(logging.WARNING)
     n = 100 if args.quick else args.trials
+    results = Path(__file__).parent / "results" / "scale.json"
+    if args.layout_only:
+        previous = json.loads(results.read_text())
+        # (a) and (b) keep the environment they were measured in; (c) records its own.
+        previous["record_layout"] = {"environment": environment(), **record_layout(n)}
+        print(f"wrote {write_result('scale', previous)}")
+        return
 
     scaling: dict[str, Any] = {}
     for name in ("grid", "gp", "tpe"):
@@ -248,6 +355,7 @@ def main() -> None:
             "throughput_trials": args.throughput_trials,
             "throughput": scaling,
             "goal_speedup_2_workers": 1.8,
+            "record_layout": record_layout(n),
             "cpus": os.cpu_count(),
         },
     )
