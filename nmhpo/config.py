@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -29,6 +30,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from nmhpo.crossbar import HARDWARE_KNOBS
 from nmhpo.errors import ConfigError
 from nmhpo.registry import HARDWARE, METRICS, SOFTWARE, Param
 
@@ -94,20 +96,12 @@ class TaskSection(BaseModel):
         return dict(self.model_extra or {})
 
 
-class HardwareSection(BaseModel):
+class _HardwareSettings(BaseModel):
+    """The [hardware] keys that are not knobs; `HardwareSection` adds one field per knob."""
+
     model_config = _STRICT
     preset: str = "spikesim-65nm"
     mode: Literal["event", "spikesim"] = "event"
-    xbar_size: int | None = None
-    pe_per_tile: int | None = None
-    clock_mhz: float | None = None
-    device: str | None = None
-    adc_bits: int | None = None
-    cols_per_adc: int | None = None
-    weight_bits: int | None = None
-    cell_bits: int | None = None
-    tech_node: float | None = None
-    conductance_sigma: float | None = None
     #: "crossbar": score every hardware point by crossbar-aware inference (quantized weights,
     #: partial sums through the ADC); "float": score the trained float network.
     inference: Literal["crossbar", "float"] = "crossbar"
@@ -117,6 +111,30 @@ class HardwareSection(BaseModel):
     def overrides(self) -> dict[str, Any]:
         """The knobs this section sets over the preset's defaults."""
         return {k: v for k, v in self.model_dump().items() if k in HARDWARE and v is not None}
+
+
+_KNOB_TYPES: dict[str, Any] = {"int": int, "float": float, "categorical": Scalar}
+
+# NOTE: the knob fields are generated from the crossbar's knob table so that a knob added
+# there is a [hardware] key at once; a hand-written list here once accepted
+# conductance_sigma and then dropped it. Domains are checked by `_semantic_problem`, with the
+# table's wording. mypy sees only the base class (it cannot follow create_model's fields).
+if TYPE_CHECKING:
+    HardwareSection = _HardwareSettings
+else:
+    HardwareSection = create_model(
+        "HardwareSection",
+        __base__=_HardwareSettings,
+        __module__=__name__,
+        __doc__="[hardware]: the preset, the cost mode, and any knob set over the preset.",
+        **{
+            k.name: (
+                _KNOB_TYPES[k.kind] | None,
+                Field(default=None, description=k.description),
+            )
+            for k in HARDWARE_KNOBS
+        },
+    )
 
 
 ParamClassName = Literal["encoding", "training", "neuron", "architecture", "hardware"]
@@ -287,8 +305,10 @@ class StudyConfig(BaseModel):
         return out
 
     def fixed_hardware(self) -> dict[str, Any]:
-        """Hardware knobs not searched: [hardware] overrides and fixed space values."""
-        out = self.hardware.overrides()
+        """Hardware knobs not searched: [hardware] overrides and fixed space values, over the
+        table's defaults for knobs no preset sets (so a trial records conductance_sigma = 0)."""
+        out = {k.name: k.default for k in HARDWARE_KNOBS if not k.priced}
+        out.update(self.hardware.overrides())
         out.update(
             {k: v.value for k, v in self.space.hardware.items() if isinstance(v, FixedParam)}
         )
