@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     ValidationError,
     create_model,
     field_validator,
@@ -234,7 +235,11 @@ class SpaceSection(BaseModel):
 
 
 class StudyConfig(BaseModel):
-    """A validated study file. ``path`` is the file it came from (for relative paths)."""
+    """A validated study file. ``path`` is the file it came from (for relative paths).
+
+    However it is built (`load_config`, ``model_validate``, keywords), every rule runs and a
+    failure is one `ConfigError` line, never a pydantic ValidationError.
+    """
 
     model_config = _STRICT
     study: StudySection
@@ -245,6 +250,29 @@ class StudyConfig(BaseModel):
     #: Where the default SQLite file goes: the study file's folder, or the working directory
     #: for a study shipped inside the package (never write into site-packages).
     storage_dir: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _validate_whole(
+        cls, data: Any, handler: ModelWrapValidatorHandler[StudyConfig]
+    ) -> StudyConfig:
+        """Run the field rules, then the rules that need the registries, and word any failure
+        as one `ConfigError` line (prefixed by the file when there is one).
+
+        A model validator rather than a step of `load_config`, so a config built in code
+        (``model_validate``, keywords, `with_overrides`) cannot skip the name checks. A
+        `ConfigError` is not a ValueError, so pydantic lets it through unwrapped.
+        """
+        path = data.get("path") if isinstance(data, dict) else getattr(data, "path", None)
+        prefix = "" if path is None else f"{path}: "
+        try:
+            cfg = handler(data)
+        except ValidationError as exc:
+            raise ConfigError(f"{prefix}{_describe(exc)}") from None
+        problem = _semantic_problem(cfg)
+        if problem:
+            raise ConfigError(f"{prefix}{problem}")
+        return cfg
 
     @property
     def base_dir(self) -> Path:
@@ -334,8 +362,10 @@ class StudyConfig(BaseModel):
 
     def with_overrides(self, **study_fields: Any) -> StudyConfig:
         """A copy with [study] fields replaced by command-line options (validated the same way;
-        errors name the option). A relative SQLite --storage is relative to the working
-        directory, as the user typed it in a shell."""
+        errors in the options themselves name the option, and the whole config is checked
+        again, since e.g. --storage or a new name must pass the same rules as the file). A
+        relative SQLite --storage is relative to the working directory, as the user typed it
+        in a shell."""
         fields = {k: v for k, v in study_fields.items() if v is not None}
         if not fields:
             return self
@@ -354,7 +384,7 @@ class StudyConfig(BaseModel):
                 "max_failures": "--max-failures",
             }.get(key, key)
             raise ConfigError(f"{option}: {problem}") from None
-        return self.model_copy(update={"study": study})
+        return StudyConfig.model_validate({**dict(self), "study": study})
 
 
 def resolve_storage_url(url: str, base_dir: Path) -> str:
@@ -423,14 +453,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> StudyConfig:
         raise ConfigError(
             f"{path}: {unknown[0]}: unknown key; expected one of {', '.join(sections)}"
         )
-    try:
-        cfg = StudyConfig.model_validate({**raw, "path": path})
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: {_describe(exc)}") from None
-    problem = _semantic_problem(cfg)
-    if problem:
-        raise ConfigError(f"{path}: {problem}")
-    return cfg
+    return StudyConfig.model_validate({**raw, "path": path})
 
 
 def _semantic_problem(cfg: StudyConfig) -> str | None:

@@ -1,12 +1,19 @@
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from nmhpo.config import FixedParam, load_config
+from nmhpo.config import FixedParam, StudyConfig, load_config
 from nmhpo.errors import ConfigError
 from tests.conftest import tiny_study_text
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 
 def test_good_file_loads_with_defaults(tiny_study: Path) -> None:
@@ -148,3 +155,47 @@ def test_missing_file_names_the_shipped_studies(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["quickstart"])
 def test_shipped_studies_validate(name: str) -> None:
     assert load_config(Path(__file__).parents[1] / "studies" / f"{name}.toml").study.n_trials > 0
+
+
+# (replace this, with that) in the tiny study: rules that need the registries
+NAMES = [
+    ('name = "digits"', 'name = "imagenet"'),
+    ("hidden_size = 32", "hiden_size = 32"),
+    ('{ name = "energy_uj", direction = "minimize" }', '{ name = "accuracy" }'),
+]
+
+
+@pytest.mark.parametrize(("old", "new"), NAMES, ids=[n[1] for n in NAMES])
+def test_a_config_built_in_code_gets_the_same_one_line_error_as_a_file(
+    tmp_path: Path, old: str, new: str
+) -> None:
+    text = tiny_study_text()
+    assert old in text, old
+    path = tmp_path / "bad.toml"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(ConfigError) as from_file:
+        load_config(path)
+    raw: dict[str, Any] = tomllib.loads(path.read_text())
+    with pytest.raises(ConfigError) as validated:
+        StudyConfig.model_validate(raw)
+    with pytest.raises(ConfigError) as built:
+        StudyConfig(**raw)
+    with pytest.raises(ConfigError) as with_path:
+        StudyConfig.model_validate({**raw, "path": path})
+    assert str(from_file.value) == f"{path}: {validated.value}"
+    assert str(built.value) == str(validated.value)
+    assert str(with_path.value) == str(from_file.value)
+    assert "\n" not in str(validated.value)
+
+
+def test_copies_are_checked_again_when_validated_or_overridden(tiny_study: Path) -> None:
+    cfg = load_config(tiny_study)
+    task = cfg.task.model_copy(update={"name": "imagenet"})
+    bad = cfg.model_copy(update={"task": task})  # model_copy itself never validates
+    with pytest.raises(ConfigError, match=r"^.*tiny\.toml: task\.name: expected one of"):
+        StudyConfig.model_validate(bad)
+    with pytest.raises(ConfigError, match=r"task\.name: expected one of"):
+        bad.with_overrides(n_trials=5)
+    again = cfg.with_overrides(n_trials=5)
+    assert again.study.n_trials == 5 and again.path == cfg.path
+    assert again.identity_hash() == cfg.identity_hash()
