@@ -396,7 +396,10 @@ def resolve_storage_url(url: str, base_dir: Path) -> str:
 
 
 def check_storage_url(url: str) -> str | None:
-    """Why ``url`` is not a usable SQLAlchemy URL, or None; nothing is opened."""
+    """What a usable URL would be, when ``url`` is not one (else None); nothing is opened.
+
+    The caller adds the URL it got (masked), so each message names it once.
+    """
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
@@ -405,8 +408,7 @@ def check_storage_url(url: str) -> str | None:
     except ArgumentError:
         return "expected an SQLAlchemy URL such as sqlite:///studies.db or postgresql://host/db"
     if parsed.get_backend_name() not in ("sqlite", "postgresql", "mysql"):
-        backend = parsed.get_backend_name()
-        return f"expected a sqlite, postgresql or mysql URL; got backend {backend!r}"
+        return "expected a sqlite, postgresql or mysql URL"
     return None
 
 
@@ -574,7 +576,9 @@ def _describe(exc: ValidationError) -> str:
     key = _dotted(loc)
     kind, ctx, value = err["type"], err.get("ctx", {}), err.get("input")
     if kind == "extra_forbidden":
-        fields = _fields_at(loc[:-1])
+        tag = err["loc"][-2] if len(err["loc"]) >= 2 else None
+        # Inside a parameter spec the loc passes through the union's tag ("float", ...).
+        fields = _spec_keys(tag) if tag in _SPEC_TYPES else _fields_at(loc[:-1])
         hint = f"; expected one of {', '.join(fields)}" if fields else ""
         return f"{key}: unknown key{hint}"
     if kind == "missing":
@@ -585,6 +589,11 @@ def _describe(exc: ValidationError) -> str:
         tag = _short(ctx.get("tag"))
         return f"{key}.type: expected one of float, int, categorical, fixed; got {tag}"
     if kind == "union_tag_not_found":
+        # With no type the spec's keys are unknown: a key no type has (often a misspelt
+        # "type") is the likelier mistake, so name it with every type's keys.
+        stray = [k for k in value if k not in _spec_keys(None)] if isinstance(value, dict) else []
+        if stray:
+            return f"{key}.{stray[0]}: unknown key; expected one of {', '.join(_spec_keys(None))}"
         return (
             f"{key}: expected a table with type = float, int or categorical; got {_short(value)}"
         )
@@ -596,6 +605,26 @@ def _describe(exc: ValidationError) -> str:
     if kind.endswith("_type") or kind.startswith(("greater", "less", "too_")):
         return f"{key}: {msg}; got {_short(value)}"
     return f"{key}: {msg}"
+
+
+_SPEC_TYPES: dict[str, type[BaseModel]] = {
+    "float": FloatParam,
+    "int": IntParam,
+    "categorical": CategoricalParam,
+    "fixed": FixedParam,
+}
+
+
+def _spec_keys(spec_type: Any) -> list[str]:
+    """The keys a parameter spec of ``spec_type`` takes (every type's keys for None), as the
+    study file spells them."""
+    models = [_SPEC_TYPES[spec_type]] if spec_type in _SPEC_TYPES else _SPEC_TYPES.values()
+    keys: list[str] = []
+    for model in models:
+        for name, info in model.model_fields.items():
+            if (info.alias or name) not in keys:
+                keys.append(info.alias or name)
+    return keys
 
 
 def _dotted(loc: list[Any]) -> str:

@@ -199,3 +199,47 @@ def test_copies_are_checked_again_when_validated_or_overridden(tiny_study: Path)
     again = cfg.with_overrides(n_trials=5)
     assert again.study.n_trials == 5 and again.path == cfg.path
     assert again.identity_hash() == cfg.identity_hash()
+
+
+LR = 'lr = { type = "float", low = 0.005, high = 0.05, log = true, grid = [0.01, 0.03] }'
+# (what replaces the lr line or the sampler line) -> the whole error after "<file>: "
+EXACT = [
+    (
+        'lr = { type = "float", lo = 1e-4, high = 1e-2 }',
+        "space.software.lr.lo: unknown key; expected one of type, class, low, high, log, step, "
+        "grid",
+    ),
+    (
+        'lr = { type = "categorical", choices = [0.1], low = 0.1 }',
+        "space.software.lr.low: unknown key; expected one of type, class, choices",
+    ),
+    (
+        'lr = { tpye = "float", low = 1e-4, high = 1e-2 }',
+        "space.software.lr.tpye: unknown key; expected one of type, class, low, high, log, step, "
+        "grid, choices, value",
+    ),
+    (
+        'storage = "foo://bar"',
+        "study.storage: expected a sqlite, postgresql or mysql URL; got 'foo://bar'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("new", "expected"), EXACT, ids=[e[0] for e in EXACT])
+def test_error_lines_word_once_what_is_expected_and_what_came(
+    tmp_path: Path, new: str, expected: str
+) -> None:
+    old = LR if new.startswith("lr") else 'sampler = "tpe"'
+    path = tmp_path / "bad.toml"
+    path.write_text(tiny_study_text().replace(old, new, 1))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == f"{path}: {expected}"
+
+
+def test_storage_option_error_names_the_url_once(tiny_study: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(tiny_study).with_overrides(storage="foo://bar")
+    assert str(info.value) == (
+        "--storage: expected a sqlite, postgresql or mysql URL; got 'foo://bar'"
+    )
