@@ -1,6 +1,6 @@
 """Crossbar (compute-in-memory) energy, latency and area model; pure NumPy, no torch."""
 
-from nmhpo.crossbar._knobs import HARDWARE_KNOBS, INFERENCE_KNOBS, Knob
+from nmhpo.crossbar._knobs import HARDWARE_KNOBS, Knob
 from nmhpo.crossbar._model import (
     AREA_COMPONENTS,
     ENERGY_COMPONENTS,
@@ -24,7 +24,6 @@ __all__ = [
     "DEVICES",
     "ENERGY_COMPONENTS",
     "HARDWARE_KNOBS",
-    "INFERENCE_KNOBS",
     "KNOBS",
     "MODES",
     "CrossbarResult",

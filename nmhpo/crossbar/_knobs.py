@@ -168,11 +168,5 @@ HARDWARE_KNOBS: tuple[Knob, ...] = (
     ),
 )
 
-#: Knobs by name, in table order.
-KNOBS_BY_NAME: dict[str, Knob] = {k.name: k for k in HARDWARE_KNOBS}
-
 #: Knobs the crossbar cost model prices; a preset must set exactly these.
 PRICED_KNOBS: tuple[str, ...] = tuple(k.name for k in HARDWARE_KNOBS if k.priced)
-
-#: Knobs that change what the crossbars compute (read by crossbar-aware inference).
-INFERENCE_KNOBS: tuple[str, ...] = tuple(k.name for k in HARDWARE_KNOBS if k.inference)
