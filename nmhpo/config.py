@@ -19,7 +19,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -29,6 +31,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from nmhpo.crossbar import HARDWARE_KNOBS
 from nmhpo.errors import ConfigError
 from nmhpo.registry import HARDWARE, METRICS, SOFTWARE, Param
 
@@ -94,20 +97,12 @@ class TaskSection(BaseModel):
         return dict(self.model_extra or {})
 
 
-class HardwareSection(BaseModel):
+class _HardwareSettings(BaseModel):
+    """The [hardware] keys that are not knobs; `HardwareSection` adds one field per knob."""
+
     model_config = _STRICT
     preset: str = "spikesim-65nm"
     mode: Literal["event", "spikesim"] = "event"
-    xbar_size: int | None = None
-    pe_per_tile: int | None = None
-    clock_mhz: float | None = None
-    device: str | None = None
-    adc_bits: int | None = None
-    cols_per_adc: int | None = None
-    weight_bits: int | None = None
-    cell_bits: int | None = None
-    tech_node: float | None = None
-    conductance_sigma: float | None = None
     #: "crossbar": score every hardware point by crossbar-aware inference (quantized weights,
     #: partial sums through the ADC); "float": score the trained float network.
     inference: Literal["crossbar", "float"] = "crossbar"
@@ -117,6 +112,30 @@ class HardwareSection(BaseModel):
     def overrides(self) -> dict[str, Any]:
         """The knobs this section sets over the preset's defaults."""
         return {k: v for k, v in self.model_dump().items() if k in HARDWARE and v is not None}
+
+
+_KNOB_TYPES: dict[str, Any] = {"int": int, "float": float, "categorical": Scalar}
+
+# NOTE: the knob fields are generated from the crossbar's knob table so that a knob added
+# there is a [hardware] key at once; a hand-written list here once accepted
+# conductance_sigma and then dropped it. Domains are checked by `_semantic_problem`, with the
+# table's wording. mypy sees only the base class (it cannot follow create_model's fields).
+if TYPE_CHECKING:
+    HardwareSection = _HardwareSettings
+else:
+    HardwareSection = create_model(
+        "HardwareSection",
+        __base__=_HardwareSettings,
+        __module__=__name__,
+        __doc__="[hardware]: the preset, the cost mode, and any knob set over the preset.",
+        **{
+            k.name: (
+                _KNOB_TYPES[k.kind] | None,
+                Field(default=None, description=k.description),
+            )
+            for k in HARDWARE_KNOBS
+        },
+    )
 
 
 ParamClassName = Literal["encoding", "training", "neuron", "architecture", "hardware"]
@@ -216,7 +235,11 @@ class SpaceSection(BaseModel):
 
 
 class StudyConfig(BaseModel):
-    """A validated study file. ``path`` is the file it came from (for relative paths)."""
+    """A validated study file. ``path`` is the file it came from (for relative paths).
+
+    However it is built (`load_config`, ``model_validate``, keywords), every rule runs and a
+    failure is one `ConfigError` line, never a pydantic ValidationError.
+    """
 
     model_config = _STRICT
     study: StudySection
@@ -227,6 +250,29 @@ class StudyConfig(BaseModel):
     #: Where the default SQLite file goes: the study file's folder, or nmhpo's home folder
     #: for a study shipped inside the package (never write into site-packages).
     storage_dir: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _validate_whole(
+        cls, data: Any, handler: ModelWrapValidatorHandler[StudyConfig]
+    ) -> StudyConfig:
+        """Run the field rules, then the rules that need the registries, and word any failure
+        as one `ConfigError` line (prefixed by the file when there is one).
+
+        A model validator rather than a step of `load_config`, so a config built in code
+        (``model_validate``, keywords, `with_overrides`) cannot skip the name checks. A
+        `ConfigError` is not a ValueError, so pydantic lets it through unwrapped.
+        """
+        path = data.get("path") if isinstance(data, dict) else getattr(data, "path", None)
+        prefix = "" if path is None else f"{path}: "
+        try:
+            cfg = handler(data)
+        except ValidationError as exc:
+            raise ConfigError(f"{prefix}{_describe(exc)}") from None
+        problem = _semantic_problem(cfg)
+        if problem:
+            raise ConfigError(f"{prefix}{problem}")
+        return cfg
 
     @property
     def base_dir(self) -> Path:
@@ -287,8 +333,10 @@ class StudyConfig(BaseModel):
         return out
 
     def fixed_hardware(self) -> dict[str, Any]:
-        """Hardware knobs not searched: [hardware] overrides and fixed space values."""
-        out = self.hardware.overrides()
+        """Hardware knobs not searched: [hardware] overrides and fixed space values, over the
+        table's defaults for knobs no preset sets (so a trial records conductance_sigma = 0)."""
+        out = {k.name: k.default for k in HARDWARE_KNOBS if not k.priced}
+        out.update(self.hardware.overrides())
         out.update(
             {k: v.value for k, v in self.space.hardware.items() if isinstance(v, FixedParam)}
         )
@@ -314,8 +362,10 @@ class StudyConfig(BaseModel):
 
     def with_overrides(self, **study_fields: Any) -> StudyConfig:
         """A copy with [study] fields replaced by command-line options (validated the same way;
-        errors name the option). A relative SQLite --storage is relative to the working
-        directory, as the user typed it in a shell."""
+        errors in the options themselves name the option, and the whole config is checked
+        again, since e.g. --storage or a new name must pass the same rules as the file). A
+        relative SQLite --storage is relative to the working directory, as the user typed it
+        in a shell."""
         fields = {k: v for k, v in study_fields.items() if v is not None}
         if not fields:
             return self
@@ -334,7 +384,7 @@ class StudyConfig(BaseModel):
                 "max_failures": "--max-failures",
             }.get(key, key)
             raise ConfigError(f"{option}: {problem}") from None
-        return self.model_copy(update={"study": study})
+        return StudyConfig.model_validate({**dict(self), "study": study})
 
 
 def resolve_storage_url(url: str, base_dir: Path) -> str:
@@ -346,7 +396,10 @@ def resolve_storage_url(url: str, base_dir: Path) -> str:
 
 
 def check_storage_url(url: str) -> str | None:
-    """Why ``url`` is not a usable SQLAlchemy URL, or None; nothing is opened."""
+    """What a usable URL would be, when ``url`` is not one (else None); nothing is opened.
+
+    The caller adds the URL it got (masked), so each message names it once.
+    """
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
@@ -355,8 +408,7 @@ def check_storage_url(url: str) -> str | None:
     except ArgumentError:
         return "expected an SQLAlchemy URL such as sqlite:///studies.db or postgresql://host/db"
     if parsed.get_backend_name() not in ("sqlite", "postgresql", "mysql"):
-        backend = parsed.get_backend_name()
-        return f"expected a sqlite, postgresql or mysql URL; got backend {backend!r}"
+        return "expected a sqlite, postgresql or mysql URL"
     return None
 
 
@@ -404,14 +456,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> StudyConfig:
         raise ConfigError(
             f"{path}: {unknown[0]}: unknown key; expected one of {', '.join(sections)}"
         )
-    try:
-        cfg = StudyConfig.model_validate({**raw, "path": path})
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: {_describe(exc)}") from None
-    problem = _semantic_problem(cfg)
-    if problem:
-        raise ConfigError(f"{path}: {problem}")
-    return cfg
+    return StudyConfig.model_validate({**raw, "path": path})
 
 
 def _semantic_problem(cfg: StudyConfig) -> str | None:
@@ -532,7 +577,9 @@ def _describe(exc: ValidationError) -> str:
     key = _dotted(loc)
     kind, ctx, value = err["type"], err.get("ctx", {}), err.get("input")
     if kind == "extra_forbidden":
-        fields = _fields_at(loc[:-1])
+        tag = err["loc"][-2] if len(err["loc"]) >= 2 else None
+        # Inside a parameter spec the loc passes through the union's tag ("float", ...).
+        fields = _spec_keys(tag) if tag in _SPEC_TYPES else _fields_at(loc[:-1])
         hint = f"; expected one of {', '.join(fields)}" if fields else ""
         return f"{key}: unknown key{hint}"
     if kind == "missing":
@@ -543,6 +590,11 @@ def _describe(exc: ValidationError) -> str:
         tag = _short(ctx.get("tag"))
         return f"{key}.type: expected one of float, int, categorical, fixed; got {tag}"
     if kind == "union_tag_not_found":
+        # With no type the spec's keys are unknown: a key no type has (often a misspelt
+        # "type") is the likelier mistake, so name it with every type's keys.
+        stray = [k for k in value if k not in _spec_keys(None)] if isinstance(value, dict) else []
+        if stray:
+            return f"{key}.{stray[0]}: unknown key; expected one of {', '.join(_spec_keys(None))}"
         return (
             f"{key}: expected a table with type = float, int or categorical; got {_short(value)}"
         )
@@ -554,6 +606,26 @@ def _describe(exc: ValidationError) -> str:
     if kind.endswith("_type") or kind.startswith(("greater", "less", "too_")):
         return f"{key}: {msg}; got {_short(value)}"
     return f"{key}: {msg}"
+
+
+_SPEC_TYPES: dict[str, type[BaseModel]] = {
+    "float": FloatParam,
+    "int": IntParam,
+    "categorical": CategoricalParam,
+    "fixed": FixedParam,
+}
+
+
+def _spec_keys(spec_type: Any) -> list[str]:
+    """The keys a parameter spec of ``spec_type`` takes (every type's keys for None), as the
+    study file spells them."""
+    models = [_SPEC_TYPES[spec_type]] if spec_type in _SPEC_TYPES else _SPEC_TYPES.values()
+    keys: list[str] = []
+    for model in models:
+        for name, info in model.model_fields.items():
+            if (info.alias or name) not in keys:
+                keys.append(info.alias or name)
+    return keys
 
 
 def _dotted(loc: list[Any]) -> str:

@@ -149,14 +149,7 @@ def _evaluate_once(
     knobs = {**preset.knobs, **hardware}
     point = None
     if cfg.hardware.inference == "crossbar":
-        point = HardwarePoint(
-            xbar_size=int(knobs["xbar_size"]),
-            adc_bits=int(knobs["adc_bits"]),
-            weight_bits=int(knobs["weight_bits"]),
-            cell_bits=int(knobs["cell_bits"]),
-            conductance_sigma=float(knobs.get("conductance_sigma") or 0.0),
-            seed=cfg.study.seed,
-        )
+        point = HardwarePoint.from_knobs(knobs, seed=cfg.study.seed)
     scored = infer(model, data, point)
 
     start = time.perf_counter()

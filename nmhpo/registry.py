@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from nmhpo.crossbar import DEVICES
+from nmhpo.crossbar import HARDWARE_KNOBS
 
 ParamKind = Literal["float", "int", "categorical"]
 ParamClass = Literal["encoding", "training", "neuron", "architecture", "hardware"]
@@ -101,18 +101,9 @@ SOFTWARE: dict[str, Param] = {
     "hidden_layers": Param("int", "architecture", "an integer in 1-8", _int_in(1, 8), 1),
 }
 
+#: Derived from the crossbar's knob table, so every knob a study file may set is searchable.
 HARDWARE: dict[str, Param] = {
-    "xbar_size": Param("int", "hardware", "an integer in 8-1024", _int_in(8, 1024)),
-    "pe_per_tile": Param("int", "hardware", "an integer in 1-256", _int_in(1, 256)),
-    "clock_mhz": Param("float", "hardware", "a number > 0", _pos),
-    "device": Param("categorical", "hardware", f"one of {', '.join(DEVICES)}", _one_of(DEVICES)),
-    "adc_bits": Param("int", "hardware", "an integer in 1-16", _int_in(1, 16)),
-    "cols_per_adc": Param("int", "hardware", "an integer in 1-1024", _int_in(1, 1024)),
-    "weight_bits": Param("int", "hardware", "an integer in 1-16", _int_in(1, 16)),
-    "cell_bits": Param("int", "hardware", "an integer in 1-16", _int_in(1, 16)),
-    "tech_node": Param(
-        "float", "hardware", "a number in 7-65 (nm)", lambda v: _num(v) and 7 <= v <= 65
-    ),
+    k.name: Param(k.kind, "hardware", k.domain, k.check) for k in HARDWARE_KNOBS
 }
 
 

@@ -1,12 +1,19 @@
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from nmhpo.config import FixedParam, load_config
+from nmhpo.config import FixedParam, StudyConfig, load_config
 from nmhpo.errors import ConfigError
 from tests.conftest import tiny_study_text
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 
 def test_good_file_loads_with_defaults(tiny_study: Path) -> None:
@@ -157,3 +164,91 @@ def test_missing_file_names_the_shipped_studies(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["quickstart"])
 def test_shipped_studies_validate(name: str) -> None:
     assert load_config(Path(__file__).parents[1] / "studies" / f"{name}.toml").study.n_trials > 0
+
+
+# (replace this, with that) in the tiny study: rules that need the registries
+NAMES = [
+    ('name = "digits"', 'name = "imagenet"'),
+    ("hidden_size = 32", "hiden_size = 32"),
+    ('{ name = "energy_uj", direction = "minimize" }', '{ name = "accuracy" }'),
+]
+
+
+@pytest.mark.parametrize(("old", "new"), NAMES, ids=[n[1] for n in NAMES])
+def test_a_config_built_in_code_gets_the_same_one_line_error_as_a_file(
+    tmp_path: Path, old: str, new: str
+) -> None:
+    text = tiny_study_text()
+    assert old in text, old
+    path = tmp_path / "bad.toml"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(ConfigError) as from_file:
+        load_config(path)
+    raw: dict[str, Any] = tomllib.loads(path.read_text())
+    with pytest.raises(ConfigError) as validated:
+        StudyConfig.model_validate(raw)
+    with pytest.raises(ConfigError) as built:
+        StudyConfig(**raw)
+    with pytest.raises(ConfigError) as with_path:
+        StudyConfig.model_validate({**raw, "path": path})
+    assert str(from_file.value) == f"{path}: {validated.value}"
+    assert str(built.value) == str(validated.value)
+    assert str(with_path.value) == str(from_file.value)
+    assert "\n" not in str(validated.value)
+
+
+def test_copies_are_checked_again_when_validated_or_overridden(tiny_study: Path) -> None:
+    cfg = load_config(tiny_study)
+    task = cfg.task.model_copy(update={"name": "imagenet"})
+    bad = cfg.model_copy(update={"task": task})  # model_copy itself never validates
+    with pytest.raises(ConfigError, match=r"^.*tiny\.toml: task\.name: expected one of"):
+        StudyConfig.model_validate(bad)
+    with pytest.raises(ConfigError, match=r"task\.name: expected one of"):
+        bad.with_overrides(n_trials=5)
+    again = cfg.with_overrides(n_trials=5)
+    assert again.study.n_trials == 5 and again.path == cfg.path
+    assert again.identity_hash() == cfg.identity_hash()
+
+
+LR = 'lr = { type = "float", low = 0.005, high = 0.05, log = true, grid = [0.01, 0.03] }'
+# (what replaces the lr line or the sampler line) -> the whole error after "<file>: "
+EXACT = [
+    (
+        'lr = { type = "float", lo = 1e-4, high = 1e-2 }',
+        "space.software.lr.lo: unknown key; expected one of type, class, low, high, log, step, "
+        "grid",
+    ),
+    (
+        'lr = { type = "categorical", choices = [0.1], low = 0.1 }',
+        "space.software.lr.low: unknown key; expected one of type, class, choices",
+    ),
+    (
+        'lr = { tpye = "float", low = 1e-4, high = 1e-2 }',
+        "space.software.lr.tpye: unknown key; expected one of type, class, low, high, log, step, "
+        "grid, choices, value",
+    ),
+    (
+        'storage = "foo://bar"',
+        "study.storage: expected a sqlite, postgresql or mysql URL; got 'foo://bar'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("new", "expected"), EXACT, ids=[e[0] for e in EXACT])
+def test_error_lines_word_once_what_is_expected_and_what_came(
+    tmp_path: Path, new: str, expected: str
+) -> None:
+    old = LR if new.startswith("lr") else 'sampler = "tpe"'
+    path = tmp_path / "bad.toml"
+    path.write_text(tiny_study_text().replace(old, new, 1))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == f"{path}: {expected}"
+
+
+def test_storage_option_error_names_the_url_once(tiny_study: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(tiny_study).with_overrides(storage="foo://bar")
+    assert str(info.value) == (
+        "--storage: expected a sqlite, postgresql or mysql URL; got 'foo://bar'"
+    )

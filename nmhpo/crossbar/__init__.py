@@ -1,5 +1,6 @@
 """Crossbar (compute-in-memory) energy, latency and area model; pure NumPy, no torch."""
 
+from nmhpo.crossbar._knobs import HARDWARE_KNOBS, Knob
 from nmhpo.crossbar._model import (
     AREA_COMPONENTS,
     ENERGY_COMPONENTS,
@@ -22,9 +23,11 @@ __all__ = [
     "AREA_COMPONENTS",
     "DEVICES",
     "ENERGY_COMPONENTS",
+    "HARDWARE_KNOBS",
     "KNOBS",
     "MODES",
     "CrossbarResult",
+    "Knob",
     "Layer",
     "Network",
     "Preset",

@@ -15,21 +15,14 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from nmhpo._resources import data_dir
+from nmhpo.crossbar._knobs import DEVICES as DEVICES  # re-exported: _model.py imports it here
+from nmhpo.crossbar._knobs import PRICED_KNOBS
 from nmhpo.errors import PresetError
 
-#: Hardware knobs a preset, a study file or ``nmhpo energy --set`` may set.
-KNOBS: tuple[str, ...] = (
-    "xbar_size",
-    "pe_per_tile",
-    "clock_mhz",
-    "device",
-    "adc_bits",
-    "cols_per_adc",
-    "weight_bits",
-    "cell_bits",
-    "tech_node",
-)
-DEVICES: tuple[str, ...] = ("rram", "sram")
+#: Hardware knobs the cost model prices: a preset sets exactly these, and `evaluate` and
+#: ``nmhpo energy --set`` accept only these. Derived from the knob table; unpriced knobs
+#: (conductance_sigma) change what the crossbars compute, not what they cost.
+KNOBS: tuple[str, ...] = PRICED_KNOBS
 _SECTIONS: tuple[str, ...] = (
     "energy_pj",
     "area_um2",

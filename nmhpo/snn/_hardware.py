@@ -12,11 +12,15 @@ shifts and adds the slices and sums the groups, as in NeuroSim-style CIM macros.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
+
+from nmhpo.crossbar import HARDWARE_KNOBS
 
 #: Rows of partial sums handled per chunk, bounding memory on large first layers.
 _CHUNK_ROWS = 1 << 14
@@ -24,7 +28,11 @@ _CHUNK_ROWS = 1 << 14
 
 @dataclass(frozen=True)
 class HardwarePoint:
-    """The knobs that change what a crossbar computes (not what it costs)."""
+    """The knobs that change what a crossbar computes (not what it costs).
+
+    Its fields are the knob table's inference knobs plus the device seed; a test keeps the
+    two in step.
+    """
 
     xbar_size: int
     adc_bits: int
@@ -32,6 +40,21 @@ class HardwarePoint:
     cell_bits: int
     conductance_sigma: float = 0.0
     seed: int = 0
+
+    @classmethod
+    def from_knobs(cls, knobs: Mapping[str, Any], seed: int = 0) -> HardwarePoint:
+        """The point of a full hardware design (preset knobs with a trial's values over them).
+
+        Reads every knob the knob table marks as an inference knob, so the objective does not
+        list them a second time; one no preset sets (conductance_sigma) falls back to the
+        table's default. Priced-only knobs (clock, tech node, ...) are the cost model's.
+        """
+        values: dict[str, Any] = {}
+        for knob in HARDWARE_KNOBS:
+            if knob.inference:
+                value = knobs.get(knob.name, knob.default)
+                values[knob.name] = int(value) if knob.kind == "int" else float(value)
+        return cls(**values, seed=seed)
 
 
 class CrossbarSynapse:
