@@ -97,9 +97,9 @@ def test_conductance_sigma_from_a_study_file_reaches_inference_and_moves_accurac
         assert not cfg.searched()
         results[sigma] = evaluate_point(cfg, cfg.fixed_software(), cfg.fixed_hardware())
     for sigma, result in results.items():
-        assert result.attrs["point"]["hardware"]["conductance_sigma"] == sigma
+        assert result.point.hardware["conductance_sigma"] == sigma
     # Same trained network (same software point and seed); only the devices differ.
-    assert results[0.0].attrs["run"]["model_key"] == results[0.5].attrs["run"]["model_key"]
+    assert results[0.0].run.model_key == results[0.5].run.model_key
     # Measured: 0.86 without variation, 0.73 with sigma = 0.5.
     assert results[0.5].metrics["accuracy"] < results[0.0].metrics["accuracy"] - 0.05
 
