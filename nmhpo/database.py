@@ -6,6 +6,7 @@ hardware, space), so a resumed run can never silently mix two different searches
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 import warnings
@@ -15,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from nmhpo import __version__
 from nmhpo.config import StudyConfig, check_storage_url, mask_url
 from nmhpo.errors import StorageError
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import optuna
@@ -147,13 +150,7 @@ def create_or_load(cfg: StudyConfig, storage: BatchedRDBStorage) -> optuna.Study
             study_name=name, storage=storage, directions=directions, load_if_exists=True
         )
         if "nmhpo_identity_hash" not in study.user_attrs:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                study.set_metric_names([o.name for o in cfg.study.objectives])
-            study.set_user_attr("nmhpo_config", cfg.model_dump(mode="json", by_alias=True))
-            study.set_user_attr("nmhpo_identity", cfg.identity())
-            study.set_user_attr("nmhpo_identity_hash", cfg.identity_hash())
-            study.set_user_attr("nmhpo_version", __version__)
+            _write_identity(study, cfg)
             return study
     stored_hash = study.user_attrs.get("nmhpo_identity_hash")
     for _ in range(50):
@@ -163,6 +160,12 @@ def create_or_load(cfg: StudyConfig, storage: BatchedRDBStorage) -> optuna.Study
             break
         time.sleep(0.1)
         stored_hash = study.user_attrs.get("nmhpo_identity_hash")
+    if stored_hash is None and _orphan_of(study, cfg):
+        # Created by an nmhpo run killed before it stored the identity (the creation and the
+        # identity are separate commits): adopt it, or it would be refused for ever.
+        logger.info("study %r has no identity and no trial; storing this one", name)
+        _write_identity(study, cfg)
+        return study
     if stored_hash is None:
         raise StorageError(
             f"study {name!r} in {mask_url(storage.url)} was not created by nmhpo; "
@@ -176,6 +179,30 @@ def create_or_load(cfg: StudyConfig, storage: BatchedRDBStorage) -> optuna.Study
             "[study].name or pass --study-name NEW"
         )
     return study
+
+
+def _write_identity(study: optuna.Study, cfg: StudyConfig) -> None:
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([o.name for o in cfg.study.objectives])
+    study.set_user_attr("nmhpo_config", cfg.model_dump(mode="json", by_alias=True))
+    study.set_user_attr("nmhpo_identity", cfg.identity())
+    study.set_user_attr("nmhpo_version", __version__)
+    # Last: its presence tells other workers the identity is complete.
+    study.set_user_attr("nmhpo_identity_hash", cfg.identity_hash())
+
+
+def _orphan_of(study: optuna.Study, cfg: StudyConfig) -> bool:
+    """An empty study with this config's directions and, at most, part of an nmhpo identity."""
+    partial = {"nmhpo_config", "nmhpo_identity", "nmhpo_version"}
+    directions = [o.resolved_direction for o in cfg.study.objectives]
+    return (
+        not study.get_trials(deepcopy=False)
+        and set(study.user_attrs) <= partial
+        and [d.name.lower() for d in study.directions] == directions
+    )
 
 
 def load_existing(

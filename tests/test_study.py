@@ -283,3 +283,24 @@ def test_hardware_points_of_one_software_point_reuse_one_trained_network(
     # A new process (a resumed study or another worker) reuses the model from disk.
     summary = run_study(cfg.with_overrides(n_trials=4))
     assert summary.n_new == 0
+
+
+def test_a_study_killed_before_its_identity_was_stored_is_adopted(tmp_path: Path) -> None:
+    """A run killed between creating the study and storing its identity leaves an empty study
+    without one: the next run adopts it instead of refusing it for ever. A study of another
+    tool that holds trials is still refused."""
+    cfg = load_config(_write(tmp_path, tiny_study_text(sampler="random", n_trials=1)))
+    url = cfg.storage_url()
+    orphan = optuna.create_study(
+        study_name="tiny", storage=url, directions=["maximize", "minimize"]
+    )
+    orphan.set_user_attr("nmhpo_config", {"partial": True})
+    assert run_study(cfg).n_complete == 1
+    assert load_existing(cfg).user_attrs["nmhpo_identity_hash"] == cfg.identity_hash()
+
+    foreign = optuna.create_study(
+        study_name="foreign", storage=url, directions=["maximize", "minimize"]
+    )
+    foreign.optimize(lambda t: (t.suggest_float("x", 0, 1), 0.0), n_trials=1)
+    with pytest.raises(StorageError, match="not created by nmhpo"):
+        run_study(cfg.with_overrides(name="foreign"))
