@@ -309,3 +309,16 @@ def test_run_of_a_changed_study_prints_the_error_line_only(tmp_path: Path) -> No
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: study 'tiny' already exists with a different search space")
+
+
+def test_postgresql_without_a_driver_names_the_extra(
+    tiny_study: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for driver in ("psycopg", "psycopg2"):
+        monkeypatch.setitem(sys.modules, driver, None)  # as if not installed
+    url = "postgresql://nmhpo:secret@127.0.0.1:1/db"
+    result = _invoke("run", str(tiny_study), "--storage", url)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert 'pip install "nmhpo[postgres]"' in lines[0] and "secret" not in lines[0]
