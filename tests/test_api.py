@@ -112,3 +112,5 @@ def test_the_example_notebook_runs(tmp_path: Path, nmhpo_home: Path) -> None:
     assert (nmhpo_home / "nmhpo-studies.db").is_file()
     assert not (tmp_path / "nmhpo-studies.db").exists()
     assert any("image/png" in o.get("data", {}) for o in outputs)
+    # The progress bar is a Jupyter widget (tqdm.auto with ipywidgets), not text lines.
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
