@@ -423,10 +423,11 @@ def evaluate(
     # PE cycle at full activity and time step (crossbar-model.md, E_pc); `cycles` adds the
     # activity, P(PE converts) and the k^2 crossbars of each layer, `scale` the T steps.
     per_slice = groups * slices  # mux steps (X/c) x weight slices
+    conversions = per_slice * groups  # X/c ADCs per PE, each used X/c times, per slice
     counts_per_cycle = {
         "xbar": per_slice,  # one read per mux step and slice, on each of the k^2 crossbars
-        "adc": per_slice * groups,  # X/c ADCs per PE, each used X/c times, per slice
-        "mux": per_slice * groups,
+        "adc": conversions,
+        "mux": conversions,
         "sub": 16 * per_slice,  # shift-adds
         "tmpbuf": groups,
         "neuron": 1.0,
