@@ -1,7 +1,8 @@
 """The crossbar energy/latency/area model, vectorized over hardware designs.
 
-Axis 0 of every array is the design, axis 1 (where present) the layer. Energy is action counts
-times energy per action, area the sum over instantiated units, latency SpikeSim ELA's schedule.
+Axis 0 of every result array is the design, axis 1 (where present) the layer; inside `_Energy`,
+the PE-cycle table puts the count kind first. Energy is action counts times energy per action,
+area the sum over instantiated units, latency SpikeSim ELA's schedule.
 The formulas and constants are those of shared/crossbar-model.md:
 
 * ``mode="spikesim"`` reproduces SpikeSim ELA (dense: every PE cycle of every step is charged).
