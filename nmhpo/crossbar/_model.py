@@ -1,7 +1,8 @@
 """The crossbar energy/latency/area model, vectorized over hardware designs.
 
-Axis 0 of every array is the design, axis 1 (where present) the layer. Energy is action counts
-times energy per action, area the sum over instantiated units, latency SpikeSim ELA's schedule.
+Axis 0 of every result array is the design, axis 1 (where present) the layer; inside `_Energy`,
+the PE-cycle table puts the count kind first. Energy is action counts times energy per action,
+area the sum over instantiated units, latency SpikeSim ELA's schedule.
 The formulas and constants are those of shared/crossbar-model.md:
 
 * ``mode="spikesim"`` reproduces SpikeSim ELA (dense: every PE cycle of every step is charged).
@@ -9,11 +10,16 @@ The formulas and constants are those of shared/crossbar-model.md:
   node, measured spike activity and optional leakage; at its default knobs and activity 1.0 it
   equals ``spikesim``.
 
-How it stays fast (10^5 designs in a few tens of ms): every energy component is a per-design
-factor times one of four per-layer weights (PE cycles, x activity, x P(PE converts), x k^2 x
-activity); the weights depend on the design only through the crossbar size when the activity is
-one value per layer, so they are computed once per distinct crossbar size and gathered.
-Breakdowns are kept as factors and expanded only when read.
+Energy is defined once, in `_Energy`: an array energy[design, component, layer] kept as two
+factors, energy per PE cycle (action counts per PE cycle x energy per action, per design and
+component) and PE cycles (per crossbar size, count kind and layer). The total, the breakdown by
+component and the breakdown by layer are its three sums, so they cannot drift apart.
+
+How it stays fast (10^5 designs in a few tens of ms): the PE cycles depend on the design only
+through the crossbar size when the activity is one value per layer, so they are computed once per
+distinct crossbar size, summed over layers there when layers are not wanted, and only then
+gathered per design. The full (design, component, layer) array is never built; the breakdowns are
+computed when first read.
 """
 
 from __future__ import annotations
@@ -57,40 +63,86 @@ AREA_COMPONENTS: tuple[str, ...] = (
     "input_mem",
     "membrane_mem",
 )
-# Which per-layer weight each dynamic energy component is charged on.
-_WEIGHT_OF = {
-    "xbar": "xbar",
-    "adc": "p",
-    "mux": "p",
-    "sub": "p",
-    "tmpbuf": "p",
-    "neuron": "one",
-    "htree": "act",
-    "fetch": "act",
-    "tilebuf": "act",
+#: Components charged per action; leakage (the last) is static power over the latency.
+_DYNAMIC: tuple[str, ...] = ENERGY_COMPONENTS[:-1]
+# Which PE cycles make a component act (its count kind):
+#   "cycle":   every PE cycle (neuron updates: membranes leak with or without spikes);
+#   "spike":   x input activity (buffers and the H-tree move spikes);
+#   "convert": x P(the PE converts), the chance that any of its rows spikes (ADC, mux, shift-add,
+#              temporary buffer: a PE with no input spike is not read out);
+#   "read":    x input activity x k^2 (each of a PE's k^2 crossbars is read per input spike).
+_COUNT_KINDS: tuple[str, ...] = ("cycle", "spike", "convert", "read")
+_KIND_OF = {
+    "xbar": "read",
+    "adc": "convert",
+    "mux": "convert",
+    "sub": "convert",
+    "tmpbuf": "convert",
+    "neuron": "cycle",
+    "htree": "spike",
+    "fetch": "spike",
+    "tilebuf": "spike",
 }
+# Each component's kind as an index into _COUNT_KINDS, and as a (components, kinds) 0/1 matrix.
+_KIND_INDEX = np.array([_COUNT_KINDS.index(_KIND_OF[c]) for c in _DYNAMIC])
+_CHARGED_ON = np.eye(len(_COUNT_KINDS))[_KIND_INDEX]
 _INT_KNOBS = ("xbar_size", "pe_per_tile", "adc_bits", "cols_per_adc", "weight_bits", "cell_bits")
 # Crossbar sizes spanning at most this many integers use a lookup table instead of np.unique.
 _TABLE_SPAN = 1 << 16
 
 
 @dataclass(frozen=True)
+class _Energy:
+    """The dynamic energy model, the one place energy is defined::
+
+        energy[d, c, l] = pj_per_cycle[d, c] * cycles[kind(c), size(d), l]
+
+    ``pj_per_cycle`` (n, C) is Accelergy's action counts x energy per action, per PE cycle at
+    full activity: the actions of component c in one PE cycle of every time step (ELA's X/8 mux
+    steps, (X/8)^2 conversions, ... x T) times the preset's pJ per action (scaled by ADC bits and
+    technology). ``cycles`` (K, m, L) counts the PE cycles per step of layer l that make a
+    component of count kind k act (all of them; x activity; x P(PE converts); x activity x k^2),
+    per distinct crossbar size, ``index`` (n,) giving each design's size; or (K, n, L) with
+    ``index`` None when the activity is given per design. ``kind(c)`` is `_KIND_INDEX`.
+    Leakage is not here: it is chip-wide static power, not per action.
+    """
+
+    pj_per_cycle: np.ndarray
+    cycles: np.ndarray
+    index: np.ndarray | None
+
+    def pj(self, keep: Literal["", "c", "l"] = "") -> np.ndarray:
+        """``energy[d, c, l]`` summed over components and layers, except ``keep``: "" gives (n,),
+        "c" (n, C) and "l" (n, L).
+
+        The (n, C, L) array is never built. Without layers, they are summed on the per-size
+        table (m << n rows) before it is spread onto the components and gathered per design;
+        per layer, the components are summed onto their count kinds instead.
+        """
+        if keep == "l":
+            cycles = self.cycles if self.index is None else self.cycles[:, self.index]
+            # NOTE: einsum, not `@`: a multi-threaded BLAS call on this (n, 9) x (9, 4) product
+            # ran 20x slower on a loaded 2-core machine.
+            by_kind = np.einsum("dc,ck->kd", self.pj_per_cycle, _CHARGED_ON)
+            return np.einsum("kd,kdl->dl", by_kind, cycles)
+        # NOTE: einsum sums the short layer axis 2x faster than ndarray.sum(axis=2).
+        cycles = np.einsum("kdl->kd", self.cycles)[_KIND_INDEX]
+        if self.index is not None:
+            cycles = np.take(cycles, self.index, axis=1)
+        if keep == "c":
+            return self.pj_per_cycle * cycles.T
+        return np.einsum("dc,cd->d", self.pj_per_cycle, cycles)
+
+
+@dataclass(frozen=True)
 class _Terms:
-    """Factors the breakdowns are built from; kept so they are expanded only when read."""
+    """What the breakdowns are built from; kept so they are computed only when read."""
 
     n: int
-    energy_per_cycle: dict[str, np.ndarray]  # component -> (n,) or scalar, pJ x steps x tech
-    weights: dict[str, np.ndarray]  # "one" | "act" | "p" | "xbar" -> (n,)
+    energy: _Energy
+    leakage_pj: np.ndarray  # (n,)
     area_parts: dict[str, Any]  # counts and factors the area breakdown is built from
     area_um2: Mapping[str, float]  # the preset's area per unit
-    leakage_pj: np.ndarray
-    # per layer: PE cycles per step per distinct crossbar size, and which size each design has
-    pw_unique: np.ndarray  # (m, L)
-    index: np.ndarray  # (n,) into pw_unique
-    k2: np.ndarray  # (L,)
-    activity: np.ndarray  # (L,) or (n, L)
-    p_active: np.ndarray  # (m, L) with `index`, or (n, L)
-    p_per_design: bool
 
 
 @dataclass(frozen=True)
@@ -114,12 +166,9 @@ class CrossbarResult:
     @cached_property
     def energy_breakdown_pj(self) -> dict[str, np.ndarray]:
         """Energy per component, each (n_designs,); they sum to ``energy_pj``."""
-        t = self._terms
-        out = {
-            c: np.broadcast_to(t.energy_per_cycle[c] * t.weights[_WEIGHT_OF[c]], (t.n,))
-            for c in ENERGY_COMPONENTS[:-1]
-        }
-        out["leakage"] = np.broadcast_to(t.leakage_pj, (t.n,))
+        by_component = self._terms.energy.pj("c")
+        out = {c: by_component[:, i] for i, c in enumerate(_DYNAMIC)}
+        out["leakage"] = self._terms.leakage_pj
         return out
 
     @cached_property
@@ -141,17 +190,9 @@ class CrossbarResult:
 
     @cached_property
     def energy_by_layer_pj(self) -> np.ndarray:
-        """Dynamic energy per layer, (n_designs, n_layers); leakage is chip-wide, not split."""
-        t = self._terms
-        e = {c: np.broadcast_to(v, (t.n,))[:, None] for c, v in t.energy_per_cycle.items()}
-        p = t.p_active if t.p_per_design else t.p_active[t.index]
-        per_cycle = (
-            e["xbar"] * (t.activity * t.k2)
-            + (e["htree"] + e["fetch"] + e["tilebuf"]) * t.activity
-            + (e["adc"] + e["mux"] + e["sub"] + e["tmpbuf"]) * p
-            + e["neuron"]
-        )
-        return per_cycle * t.pw_unique[t.index]
+        """Dynamic energy per layer, (n_designs, n_layers); with leakage (chip-wide, not split
+        by layer) the layers sum to ``energy_pj``."""
+        return self._terms.energy.pj("l")
 
     def design(self, index: int = 0) -> dict[str, Any]:
         """One design's figures as plain Python numbers (for JSON and trial user attrs)."""
@@ -262,6 +303,54 @@ def _distinct_sizes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return unique.astype(np.float64), index
 
 
+def _cycles_by_kind(
+    pe_cycles_u: np.ndarray,
+    rows_u: np.ndarray,
+    k2: np.ndarray,
+    act: np.ndarray,
+    index: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """PE cycles per step of each layer that make each count kind act: (K, m, L) per distinct
+    crossbar size, with ``index`` passed through; or (K, n, L) and None when ``act`` is given per
+    design and layer (then the cycles differ by design, not only by crossbar size).
+
+    A PE converts when any of its rows carries a spike; rows are taken as independent at the
+    measured activity: P = 1 - (1 - a)^rows = -expm1(rows * log1p(-a)).
+    """
+    if act.ndim == 2:
+        pe_cycles, rows, out_index = pe_cycles_u[index], rows_u[index], None
+    else:
+        pe_cycles, rows, out_index = pe_cycles_u, rows_u, index
+    with np.errstate(divide="ignore"):
+        p_converts = rows * np.log1p(-act)  # log P(no row spikes); in place from here on
+    np.expm1(p_converts, out=p_converts)
+    np.negative(p_converts, out=p_converts)
+    out = np.empty((len(_COUNT_KINDS), *pe_cycles.shape))
+    cycle, spike, convert, read = out  # views, in _COUNT_KINDS order
+    np.copyto(cycle, pe_cycles)
+    np.multiply(pe_cycles, act, out=spike)
+    np.multiply(pe_cycles, p_converts, out=convert)
+    np.multiply(spike, k2, out=read)
+    return out, out_index
+
+
+def _pj_per_cycle(
+    n: int, counts: Mapping[str, Any], pj_per_action: Mapping[str, Any], scale: Any
+) -> np.ndarray:
+    """``counts[c] * pj_per_action[c] * scale`` as an (n, C) array over the dynamic components
+    in `ENERGY_COMPONENTS` order (a missing or misspelt component fails here, loudly); each
+    value is a scalar or (n,), ``scale`` the factor every component shares.
+
+    Column-major, so each component is contiguous: filling it is several times faster than
+    row-major, the products stay on (n,) vectors that fit in cache, and the breakdown's columns
+    come out contiguous.
+    """
+    out = np.empty((n, len(_DYNAMIC)), order="F")
+    for i, c in enumerate(_DYNAMIC):
+        np.multiply(counts[c] * pj_per_action[c], scale, out=out[:, i])
+    return out
+
+
 def evaluate(
     network: Network,
     preset: Preset,
@@ -327,43 +416,34 @@ def evaluate(
     sizes, index = _distinct_sizes(x)
     index = np.broadcast_to(index, (n,))
     pes_u = np.ceil(c_in / sizes[:, None]) * np.ceil(c_out / sizes[:, None])
-    pw_u = pes_u * d_out**2
     n_pe = pes_u.sum(axis=1)[index]
-    w_one = pw_u.sum(axis=1)[index]
     rows_u = np.minimum(sizes[:, None], c_in) * k2  # rows that can wake a PE
-    p_per_design = act.ndim == 2
-    if act.ndim < 2:
-        act_l = np.broadcast_to(act, (n_layers,))
-        # A PE converts when any of its rows carries a spike; rows are taken as independent
-        # at the measured activity: P = 1 - (1 - a)^rows = -expm1(rows * log1p(-a)).
-        with np.errstate(divide="ignore"):
-            p_u = -np.expm1(rows_u * np.log1p(-act_l))
-        w_act = (pw_u @ act_l)[index]
-        w_xbar = (pw_u @ (act_l * k2))[index]
-        w_p = np.einsum("ij,ij->i", p_u, pw_u)[index]
-        p_active = p_u
-    else:
-        act_l = act
-        pw = pw_u[index]
-        with np.errstate(divide="ignore"):
-            p_active = np.log1p(-act)
-        p_active *= rows_u[index]
-        np.expm1(p_active, out=p_active)
-        np.negative(p_active, out=p_active)
-        w_act = np.einsum("ij,ij->i", act, pw)
-        w_xbar = np.einsum("ij,ij,j->i", act, pw, k2)
-        w_p = np.einsum("ij,ij->i", p_active, pw)
-    weights = {"one": w_one, "act": w_act, "p": w_p, "xbar": w_xbar}
+    cycles, cycles_index = _cycles_by_kind(pes_u * d_out**2, rows_u, k2, act, index)
 
-    # Energy per PE cycle at full activity (pJ), grouped by the weight it is charged on.
-    per_slice = groups * slices
-    e_on_xbar = per_slice * e_xbar
-    e_on_p = per_slice * groups * (e["adc"] * adc_e_scale + e["mux"])
-    e_on_p = e_on_p + per_slice * (16 * e["sub"]) + groups * e["tmpbuf"]
-    e_on_act = e["htree"] + e["fetch"] + e["tilebuf"]
-    scale = steps * e_f
-    dynamic = e_on_xbar * w_xbar + e_on_p * w_p + e_on_act * w_act + e["neuron"] * w_one
-    dynamic *= scale
+    # Energy = action counts x energy per action (Accelergy). Actions of each component per
+    # PE cycle at full activity and time step (crossbar-model.md, E_pc); `cycles` adds the
+    # activity, P(PE converts) and the k^2 crossbars of each layer, `scale` the T steps.
+    per_slice = groups * slices  # mux steps (X/c) x weight slices
+    conversions = per_slice * groups  # X/c ADCs per PE, each used X/c times, per slice
+    counts_per_cycle = {
+        "xbar": per_slice,  # one read per mux step and slice, on each of the k^2 crossbars
+        "adc": conversions,
+        "mux": conversions,
+        "sub": 16 * per_slice,  # shift-adds
+        "tmpbuf": groups,
+        "neuron": 1.0,
+        "htree": 1.0,
+        "fetch": 1.0,
+        "tilebuf": 1.0,
+    }
+    # pJ per action at 65 nm (the preset's table); `scale` adds the technology factor too.
+    pj_per_action = {
+        **{c: e[c] for c in ("mux", "sub", "tmpbuf", "neuron", "htree", "fetch", "tilebuf")},
+        "xbar": e_xbar,
+        "adc": e["adc"] * adc_e_scale,
+    }
+    pj_per_cycle = _pj_per_cycle(n, counts_per_cycle, pj_per_action, scale=steps * e_f)
+    energy = _Energy(pj_per_cycle, cycles, cycles_index)
 
     n_tiles = np.ceil(n_pe / kn["pe_per_tile"])
     pe_slots = n_tiles * kn["pe_per_tile"]
@@ -396,15 +476,8 @@ def evaluate(
 
     terms = _Terms(
         n=n,
-        energy_per_cycle={
-            "xbar": per_slice * e_xbar * scale,
-            "adc": per_slice * groups * e["adc"] * adc_e_scale * scale,
-            "mux": per_slice * groups * e["mux"] * scale,
-            "sub": per_slice * 16 * e["sub"] * scale,
-            "tmpbuf": groups * e["tmpbuf"] * scale,
-            **{c: e[c] * scale for c in ("neuron", "htree", "fetch", "tilebuf")},
-        },
-        weights=weights,
+        energy=energy,
+        leakage_pj=leakage,
         area_parts={
             "pe_slots": pe_slots,
             "n_tiles": n_tiles,
@@ -416,16 +489,9 @@ def evaluate(
             "membrane_mem": mem_um2[1],
         },
         area_um2=a,
-        leakage_pj=leakage,
-        pw_unique=pw_u,
-        index=index,
-        k2=k2,
-        activity=act_l,
-        p_active=p_active,
-        p_per_design=p_per_design,
     )
     return CrossbarResult(
-        energy_pj=np.broadcast_to(dynamic + leakage, (n,)),
+        energy_pj=energy.pj() + leakage,
         latency_ns=latency,
         area_um2=area,
         n_pe=np.broadcast_to(n_pe, (n,)),

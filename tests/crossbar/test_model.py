@@ -157,6 +157,66 @@ def test_breakdowns_sum_to_totals() -> None:
     np.testing.assert_allclose(sum(r.area_breakdown_um2.values()), r.area_um2, rtol=1e-12)
 
 
+# Mixed kernel sizes, feature maps and a dense head, so per-layer terms differ.
+MIXED = Network(
+    (Layer(3, 40, 3, 16, 16), Layer(40, 200, 5, 16, 8), Layer(200, 90, 1, 8, 8), Layer(5760, 10))
+)
+
+
+def _random_designs(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    return {
+        "xbar_size": rng.choice([16, 32, 64, 128, 256], n),
+        "pe_per_tile": rng.integers(1, 17, n),
+        "clock_mhz": rng.choice([100.0, 250.0, 500.0], n),
+        "device": rng.choice(["rram", "sram"], n),
+        "adc_bits": rng.integers(1, 9, n),
+        "cols_per_adc": rng.choice([1, 4, 8, 16], n),
+        "weight_bits": rng.integers(1, 9, n),
+        "cell_bits": rng.integers(1, 5, n),
+        "tech_node": rng.uniform(7, 65, n),
+    }
+
+
+@pytest.mark.parametrize("mode", ["event", "spikesim"])
+@pytest.mark.parametrize("per_design_activity", [False, True])
+def test_energy_views_are_sums_of_one_energy_array(mode: str, per_design_activity: bool) -> None:
+    """Total, breakdown by component and breakdown by layer agree, with leakage switched on."""
+    rng = np.random.default_rng(3)
+    n = 300
+    activity = rng.uniform(0, 1, (n, 4) if per_design_activity else 4)
+    preset = SPIKESIM.with_constants({"leakage": {"pw_per_um2": 5.0}})
+    steps = rng.integers(1, 33, n)
+    r = evaluate(
+        MIXED, preset, _random_designs(rng, n), num_steps=steps, activity=activity, mode=mode
+    )
+    breakdown = r.energy_breakdown_pj
+    assert list(breakdown) == list(ENERGY_COMPONENTS)
+    assert all(v.shape == (n,) for v in breakdown.values())
+    assert r.energy_by_layer_pj.shape == (n, 4)
+    leakage = breakdown["leakage"]
+    assert np.all(leakage > 0) if mode == "event" else np.all(leakage == 0)
+    np.testing.assert_allclose(sum(breakdown.values()), r.energy_pj, rtol=1e-12)
+    np.testing.assert_allclose(r.energy_by_layer_pj.sum(axis=1) + leakage, r.energy_pj, rtol=1e-12)
+    dynamic = sum(v for c, v in breakdown.items() if c != "leakage")
+    np.testing.assert_allclose(r.energy_by_layer_pj.sum(axis=1), dynamic, rtol=1e-12)
+
+
+def test_energy_of_a_layer_is_the_energy_of_that_layer_priced_alone() -> None:
+    """Dynamic energy is per layer (only area and leakage are chip-wide), so each column of
+    ``energy_by_layer_pj`` must equal pricing that one layer as a network of its own."""
+    rng = np.random.default_rng(4)
+    n = 50
+    knobs = _random_designs(rng, n)
+    activity = rng.uniform(0, 1, (n, 4))
+    steps = rng.integers(1, 33, n)
+    by_layer = evaluate(MIXED, SPIKESIM, knobs, num_steps=steps, activity=activity)
+    for i, layer in enumerate(MIXED.layers):
+        alone = evaluate(
+            Network((layer,)), SPIKESIM, knobs, num_steps=steps, activity=activity[:, i : i + 1]
+        )
+        np.testing.assert_allclose(by_layer.energy_by_layer_pj[:, i], alone.energy_pj, rtol=1e-12)
+
+
 def test_batch_equals_one_design_at_a_time() -> None:
     rng = np.random.default_rng(1)
     n = 20
