@@ -154,10 +154,19 @@ class Study:
             self._grid() if grid else None,
         )
 
-    def _grid(self) -> optuna.Study | None:
-        from nmhpo.grid import find_grid
+    def grid(self) -> Study | None:
+        """The exhaustive grid of this study's space (``<name>-grid``, run by `nmhpo grid`)
+        in the same storage, or None when it was not run."""
+        from nmhpo.grid import find_grid, grid_config
 
-        return find_grid(self.config)
+        found = find_grid(self.config)
+        if found is None:
+            return None
+        return Study(grid_config(self.config), found)
+
+    def _grid(self) -> optuna.Study | None:
+        grid = self.grid()
+        return None if grid is None else grid.optuna_study
 
     def __repr__(self) -> str:
         counts: dict[str, int] = {}

@@ -418,20 +418,13 @@ def report(
 ) -> None:
     """Pareto table; PNGs (front, with the grid's when <name>-grid exists; hypervolume;
     importance; a trial's breakdown); CSV and JSON of all trials."""
-    from nmhpo.database import load_existing
-    from nmhpo.grid import find_grid
-    from nmhpo.report import write_report
+    from nmhpo.api import open_study
 
     with _errors():
-        cfg = _load(study, storage, study_name)
-        study_obj = load_existing(cfg)
-        folder = out_dir or (cfg.storage_dir or cfg.base_dir) / "nmhpo-report" / cfg.study.name
-        result = write_report(
-            study_obj,
-            folder,
-            grid=find_grid(cfg),
-            trial_number=trial,
-            evaluator=importance.value,  # type: ignore[arg-type]
+        result = open_study(_load(study, storage, study_name)).report(
+            out_dir,
+            trial=trial,
+            importance=importance.value,  # type: ignore[arg-type]
         )
     out.print(
         f"study {result.study_name!r}: {result.n_complete} complete of {result.n_trials} trials"
@@ -459,22 +452,18 @@ def compare(
 ) -> None:
     """Hypervolume after k trials, trials and CPU seconds to 95/99/100% of the grid's
     hypervolume, and whether each study found the grid's Pareto points."""
-    from nmhpo.analysis import compare_studies
-    from nmhpo.database import load_existing
-    from nmhpo.grid import find_grid
+    from nmhpo.api import open_study
 
     with _errors():
-        cfgs = [_load(s, storage) for s in studies]
-        loaded = [load_existing(c) for c in cfgs]
-        grid_study = find_grid(cfgs[0]) if use_grid else None
-        if use_grid and grid_study is None and len(loaded) < 2:
+        first, *others = [open_study(_load(s, storage)) for s in studies]
+        if use_grid and first.grid() is None and not others:
             raise NmhpoError(
-                f"no study {cfgs[0].study.name + '-grid'!r} to compare with: run `nmhpo grid "
+                f"no study {first.name + '-grid'!r} to compare with: run `nmhpo grid "
                 f"{studies[0]}` first, give several studies, or pass --no-grid"
             )
-        result = compare_studies(loaded, grid_study)
-        folder = out_dir or (cfgs[0].storage_dir or cfgs[0].base_dir) / "nmhpo-report" / (
-            "compare-" + "-".join(c.study.name for c in cfgs)
+        result = first.compare(*others, grid=use_grid)
+        folder = out_dir or first.default_report_dir().parent / (
+            "compare-" + "-".join(h.name for h in (first, *others))
         )
         files = _write_comparison(result, folder)
     if as_json:
