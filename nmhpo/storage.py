@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import threading
 import time
 from collections.abc import Container, Iterable, Sequence
@@ -45,6 +46,8 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import IntegrityError
+
+_logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -104,8 +107,18 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
         self._lock = threading.RLock()
         self._last_stale_check = float("-inf")
         self._known_distributions: dict[tuple[int, str], distributions.BaseDistribution] = {}
+        # Trials not in ``_mine`` that this process found (or made) unfinished: writes to them
+        # are buffered without asking the database again (see _check_writable).
+        self._writable: set[int] = set()
 
-    _LOCAL = ("_pending", "_mine", "_lock", "_last_stale_check", "_known_distributions")
+    _LOCAL = (
+        "_pending",
+        "_mine",
+        "_lock",
+        "_last_stale_check",
+        "_known_distributions",
+        "_writable",
+    )
 
     def __getstate__(self) -> dict[Any, Any]:
         state = super().__getstate__()
@@ -136,6 +149,7 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
         distribution: distributions.BaseDistribution,
         previous_distribution: distributions.BaseDistribution | None,
     ) -> None:
+        self._check_writable(trial_id)
         if previous_distribution is not None:
             # Incompatible distributions fail at the suggest call, as without batching.
             distributions.check_distribution_compatibility(previous_distribution, distribution)
@@ -151,11 +165,46 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
         # What the database will give back (tuples become lists); an unserialisable value
         # fails here, not at the flush.
         stored = json.loads(json.dumps(value))
+        self._check_writable(trial_id)
         with self._lock:
             self._pending.setdefault(trial_id, _Pending()).user_attrs[key] = stored
 
+    def _check_writable(self, trial_id: int) -> None:
+        """Refuse a write to a missing or finished trial at once, as Optuna does.
+
+        Buffered, such a write would only fail at the next flush, which may be another
+        trial's. A trial this process holds in ``_mine`` is checked from memory, and one it
+        already checked (or set running itself) is not asked about again: no query for
+        nmhpo's own trials. Any other trial costs one query, once.
+        """
+        with self._lock:
+            mine = self._mine.get(trial_id)
+            if mine is None and (trial_id in self._writable or trial_id in self._pending):
+                return
+        if mine is not None:
+            state = mine.state
+        else:
+            with _create_scoped_session(self.scoped_session) as session:
+                state = session.execute(
+                    sa.select(models.TrialModel.state).where(
+                        models.TrialModel.trial_id == trial_id
+                    )
+                ).scalar()
+            if state is None:
+                raise KeyError(f"No trial with trial_id {trial_id} exists.")
+        self.check_trial_is_updatable(trial_id, state)  # UpdateFinishedTrialError
+        if mine is None:
+            with self._lock:
+                self._writable.add(trial_id)
+
     def flush(self, trial_id: int | None = None) -> None:
-        """Commit what is buffered (for ``trial_id``, or for every trial) in one transaction."""
+        """Commit what is buffered (for ``trial_id``, or for every trial) in one transaction.
+
+        Should the transaction fail, each trial's buffer is written in a transaction of its
+        own, so that one trial's bad write (a trial another process has meanwhile finished, a
+        distribution it refuses) costs only that trial's buffer, never another's; the first
+        error is raised once the others are written.
+        """
         with self._lock:
             if trial_id is None:
                 batch, self._pending = self._pending, {}
@@ -165,11 +214,29 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
         if not batch:
             return
         try:
+            self._commit(batch)
+        except Exception:
+            if len(batch) == 1:
+                raise
+            first: Exception | None = None
+            for tid, pending in batch.items():
+                try:
+                    self._commit({tid: pending})
+                except Exception as exc:
+                    first = first or exc
+            if first is not None:
+                raise first from None
+
+    def _commit(self, batch: dict[int, _Pending]) -> None:
+        """Write ``batch`` in one transaction and apply it to the trials held in memory; on
+        failure those trials are read from the database again and the error raised."""
+        try:
             with _create_scoped_session(self.scoped_session) as session:
                 self._write(session, batch)
         except IntegrityError:
             self._forget(batch)
             self._write_one_by_one(batch)
+            return
         except BaseException:
             self._forget(batch)
             raise
@@ -179,10 +246,11 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
                     _apply(self._mine[tid], pending)
 
     def _forget(self, trial_ids: Iterable[int]) -> None:
-        """Read these trials from the database from now on."""
+        """Read these trials from the database from now on, and check them before a write."""
         with self._lock:
             for tid in trial_ids:
                 self._mine.pop(tid, None)
+                self._writable.discard(tid)
 
     def _write_one_by_one(self, batch: dict[int, _Pending]) -> None:
         """Optuna's own path, which ignores a row another process wrote first."""
@@ -285,6 +353,9 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
                     self._pending[trial_id] = pending
                 self.flush(trial_id)
             started = super().set_trial_state_values(trial_id, state, values)
+            if started:
+                with self._lock:
+                    self._writable.add(trial_id)  # this process set it unfinished
             if started and state == TrialState.RUNNING and self.heartbeat_interval is not None:
                 self.record_heartbeat(trial_id)  # a queued trial, now running: see below
             return started
@@ -333,6 +404,7 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
             self._forget([trial_id])
             raise
         with self._lock:
+            self._writable.discard(trial_id)
             mine = self._mine.get(trial_id)  # (it may have been dropped meanwhile)
             if mine is not None:
                 if pending is not None:
@@ -375,7 +447,10 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
     def set_trial_intermediate_value(
         self, trial_id: int, step: int, intermediate_value: float
     ) -> None:
-        self._forget([trial_id])
+        with self._lock:
+            mine = self._mine.pop(trial_id, None)  # (intermediate values are not held here)
+            if mine is not None and not mine.state.is_finished():
+                self._writable.add(trial_id)
         super().set_trial_intermediate_value(trial_id, step, intermediate_value)
 
     def record_heartbeat(self, trial_id: int) -> None:
@@ -422,20 +497,7 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
             )
             return [self._overlay(t) for t in trials]
         # Which trials match, then load only those this process does not hold as stored.
-        table = models.TrialModel
-        query = sa.select(table.trial_id, table.state).where(table.study_id == study_id)
-        if states is not None:
-            query = query.where(table.state.in_(list(states)))  # type: ignore[call-overload]
-        included = {t for t in included_trial_ids if t <= trial_id_greater_than}
-        if included and trial_id_greater_than > -1:
-            query = query.where(
-                sa.or_(table.trial_id.in_(included), table.trial_id > trial_id_greater_than)
-            )
-        elif trial_id_greater_than > -1:
-            query = query.where(table.trial_id > trial_id_greater_than)
-        with _create_scoped_session(self.scoped_session) as session:
-            models.StudyModel.find_or_raise_by_id(study_id, session)
-            rows = session.execute(query).all()
+        rows = self._matching_trials(study_id, states, included_trial_ids, trial_id_greater_than)
         held: list[FrozenTrial] = []
         load: set[int] = set()
         with self._lock:
@@ -448,11 +510,55 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
                 else:
                     self._mine.pop(tid, None)  # changed elsewhere (e.g. failed as stale)
                     load.add(tid)
+                if state.is_finished():
+                    self._writable.discard(tid)
+        # (RDBStorage._get_trials falls back to a full read if ``load`` is too long an IN list.)
         loaded = super()._get_trials(study_id, None, load, _NO_TRIAL_ID_ABOVE) if load else []
         if states is not None:
             loaded = [t for t in loaded if t.state in states]
         trials = sorted(held + loaded, key=lambda t: t._trial_id)
         return [self._overlay(t) for t in trials]
+
+    def _matching_trials(
+        self,
+        study_id: int,
+        states: Container[TrialState] | None,
+        included_trial_ids: set[int],
+        trial_id_greater_than: int,
+    ) -> list[Any]:
+        """(trial id, state) of the trials RDBStorage._get_trials would return.
+
+        ``included_trial_ids`` (the unfinished trials Optuna's cache holds) becomes an IN list
+        with one bound parameter per id; past the database's limit (SQLite: 32,766 by default,
+        PostgreSQL: 65,535) the query fails, and, as RDBStorage does (optuna#1457), the study's
+        rows are read without the list and filtered here: two columns a row, not whole trials.
+        """
+        table = models.TrialModel
+        query = sa.select(table.trial_id, table.state).where(table.study_id == study_id)
+        if states is not None:
+            query = query.where(table.state.in_(list(states)))  # type: ignore[call-overload]
+        included = {t for t in included_trial_ids if t <= trial_id_greater_than}
+        if included and trial_id_greater_than > -1:
+            narrowed = query.where(
+                sa.or_(table.trial_id.in_(included), table.trial_id > trial_id_greater_than)
+            )
+        elif trial_id_greater_than > -1:
+            narrowed = query.where(table.trial_id > trial_id_greater_than)
+        else:
+            narrowed = query
+        with _create_scoped_session(self.scoped_session) as session:
+            models.StudyModel.find_or_raise_by_id(study_id, session)
+            try:
+                return list(session.execute(narrowed).all())
+            except sa.exc.OperationalError as exc:
+                if narrowed is query or not included:
+                    raise
+                _logger.warning(
+                    f"{str(exc).splitlines()[0]}: reading the study's trial ids in full."
+                )
+                session.rollback()  # (PostgreSQL aborts the transaction)
+                rows = session.execute(query).all()
+        return [r for r in rows if r[0] in included or r[0] > trial_id_greater_than]
 
     def get_trial_param(self, trial_id: int, param_name: str) -> float:
         with self._lock:
