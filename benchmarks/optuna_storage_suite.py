@@ -52,7 +52,26 @@ NEEDS = {"tests/study_tests/test_dataframe.py": "pandas"}
 
 #: Tests that fail with nmhpo by design: node id (parameters included) -> reason. Kept in step
 #: with the module docstring of nmhpo/storage.py.
-DELIBERATE: dict[str, str] = {}
+_FIRST_BEAT = (
+    "A running trial gets its first heartbeat in the transaction that creates it (Optuna: "
+    "only when the heartbeat thread first beats, and a trial that never beat is never stale). "
+    "A worker killed between the two would leave its trial RUNNING forever, and its grid "
+    "point taken. The test expects a trial made by ask() that never beat to stay RUNNING "
+    "past the grace period; here it is failed as stale (nmhpo runs trials with optimize(), "
+    "which beats)."
+)
+DELIBERATE: dict[str, str] = {
+    "tests/storages_tests/test_heartbeat.py::test_fail_stale_trials[None]": _FIRST_BEAT,
+    "tests/storages_tests/test_heartbeat.py::test_fail_stale_trials[2]": _FIRST_BEAT,
+    "tests/trial_tests/test_trial.py::test_persisted_param": (
+        "The batching itself: a running trial's parameters reach the database at "
+        "BatchedRDBStorage.flush() (nmhpo's objective calls it once all are suggested, before "
+        "training) or when the trial ends, in one commit instead of one per suggest call. "
+        "Another process (here: load_study on a new storage) sees them from then on; this "
+        "process sees them at once. The test suggests in three ask()ed trials and never "
+        "flushes."
+    ),
+}
 
 
 def extract(git_dir: Path, ref: str | None, dest: Path) -> tuple[Path, dict[str, str]]:

@@ -105,11 +105,14 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
         self._pending: dict[int, _Pending] = {}
         self._mine: dict[int, FrozenTrial] = {}
         self._lock = threading.RLock()
-        self._last_stale_check = float("-inf")
+        self._last_stale_check: dict[int, float] = {}  # study id -> time.monotonic()
         self._known_distributions: dict[tuple[int, str], distributions.BaseDistribution] = {}
         # Trials not in ``_mine`` that this process found (or made) unfinished: writes to them
         # are buffered without asking the database again (see _check_writable).
         self._writable: set[int] = set()
+        # The study of each trial this process wrote to or created (to find a parameter's
+        # distribution among the study's buffered parameters).
+        self._study_of: dict[int, int] = {}
 
     _LOCAL = (
         "_pending",
@@ -118,6 +121,7 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
         "_last_stale_check",
         "_known_distributions",
         "_writable",
+        "_study_of",
     )
 
     def __getstate__(self) -> dict[Any, Any]:
@@ -150,6 +154,8 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
         previous_distribution: distributions.BaseDistribution | None,
     ) -> None:
         self._check_writable(trial_id)
+        if previous_distribution is None:
+            previous_distribution = self._distribution_in_study(trial_id, param_name)
         if previous_distribution is not None:
             # Incompatible distributions fail at the suggest call, as without batching.
             distributions.check_distribution_compatibility(previous_distribution, distribution)
@@ -162,10 +168,10 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
             )
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self._check_writable(trial_id)
         # What the database will give back (tuples become lists); an unserialisable value
         # fails here, not at the flush.
         stored = json.loads(json.dumps(value))
-        self._check_writable(trial_id)
         with self._lock:
             self._pending.setdefault(trial_id, _Pending()).user_attrs[key] = stored
 
@@ -185,17 +191,50 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
             state = mine.state
         else:
             with _create_scoped_session(self.scoped_session) as session:
-                state = session.execute(
-                    sa.select(models.TrialModel.state).where(
+                row = session.execute(
+                    sa.select(models.TrialModel.state, models.TrialModel.study_id).where(
                         models.TrialModel.trial_id == trial_id
                     )
-                ).scalar()
-            if state is None:
+                ).first()
+            if row is None:
                 raise KeyError(f"No trial with trial_id {trial_id} exists.")
+            state = row.state
+            with self._lock:
+                self._study_of[trial_id] = row.study_id
         self.check_trial_is_updatable(trial_id, state)  # UpdateFinishedTrialError
         if mine is None:
             with self._lock:
                 self._writable.add(trial_id)
+
+    def _distribution_in_study(
+        self, trial_id: int, name: str
+    ) -> distributions.BaseDistribution | None:
+        """The distribution ``name`` already has in the trial's study: in a buffer here, or
+        stored (looked up once per process). Optuna checks it at each write; Optuna's cache
+        passes it in (``previous_distribution``) but for a study's first use of a name, and a
+        caller of the storage itself (not through a study) never does."""
+        with self._lock:
+            study_id = self._study_of.get(trial_id)
+        if study_id is None:  # (a queued trial this process set running)
+            with _create_scoped_session(self.scoped_session) as session:
+                study_id = session.execute(
+                    sa.select(models.TrialModel.study_id).where(
+                        models.TrialModel.trial_id == trial_id
+                    )
+                ).scalar()
+            if study_id is None:
+                return None
+            with self._lock:
+                self._study_of[trial_id] = study_id
+        with self._lock:
+            for tid, pending in self._pending.items():
+                if name in pending.params and self._study_of.get(tid) == study_id:
+                    return pending.params[name][1]
+            known = self._known_distributions.get((study_id, name))
+        if known is not None:
+            return known
+        with _create_scoped_session(self.scoped_session) as session:
+            return self._stored_distribution(session, study_id, name)
 
     def flush(self, trial_id: int | None = None) -> None:
         """Commit what is buffered (for ``trial_id``, or for every trial) in one transaction.
@@ -363,6 +402,9 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
         now = datetime.now()  # as RDBStorage does
         with self._lock:
             mine = self._mine.get(trial_id)
+            running_here = (
+                mine is not None and not mine.state.is_finished()
+            ) or trial_id in self._writable
         try:
             with _create_scoped_session(self.scoped_session) as session:
                 self._write(session, {trial_id: pending or _Pending()}, lock=True)
@@ -396,15 +438,19 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
                 self._write_one_by_one({trial_id: pending})
             return super().set_trial_state_values(trial_id, state, values)
         except optuna.exceptions.UpdateFinishedTrialError:
-            # Another process finished it first: failed as stale while this worker was slow
-            # to beat. Its record (and the re-run it queued) stands; this result is dropped.
             self._forget([trial_id])
+            if not running_here:
+                raise  # as Optuna: a finished trial cannot be updated
+            # Another process finished it while this one ran it: failed as stale while this
+            # worker was slow to beat. Its record (and the re-run it queued) stands; this
+            # result is dropped, and the worker goes on (Optuna would raise and stop it).
             return False
         except BaseException:
             self._forget([trial_id])
             raise
         with self._lock:
             self._writable.discard(trial_id)
+            self._study_of.pop(trial_id, None)
             mine = self._mine.get(trial_id)  # (it may have been dropped meanwhile)
             if mine is not None:
                 if pending is not None:
@@ -418,8 +464,9 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
         self, study_id: int, template_trial: FrozenTrial | None = None
     ) -> FrozenTrial:
         trial = super()._create_new_trial(study_id, template_trial)
-        if template_trial is None:
-            with self._lock:
+        with self._lock:
+            self._study_of[trial._trial_id] = study_id
+            if template_trial is None:
                 self._mine[trial._trial_id] = copy.deepcopy(trial)
         return trial
 
@@ -504,9 +551,12 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
             for tid, state in rows:
                 mine = self._mine.get(tid)
                 if mine is not None and mine.state == state:
-                    held.append(copy.deepcopy(mine))
                     if state.is_finished():
-                        del self._mine[tid]  # Optuna's cache keeps finished trials from here
+                        # Optuna's cache keeps finished trials from here: hand this one over
+                        # (no copy: get_trials(deepcopy=False) copies nothing in Optuna).
+                        held.append(self._mine.pop(tid))
+                    else:
+                        held.append(copy.deepcopy(mine))  # still written to here
                 else:
                     self._mine.pop(tid, None)  # changed elsewhere (e.g. failed as stale)
                     load.add(tid)
@@ -576,9 +626,20 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
     # --- heartbeats ------------------------------------------------------------------------
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        """Optuna's query, at most once per heartbeat interval and study while it finds none.
+
+        Optuna runs it before every trial (``fail_stale_trials``); a trial only counts as
+        stale after a grace period of silent intervals, so checking more often finds nothing
+        sooner, and it costs some 3 ms a trial on SQLite (bench_storage_overhead.py). A check
+        that found stale trials is not throttled: the next one looks again.
+        """
         interval = self.get_heartbeat_interval()
         now = time.monotonic()
-        if interval is not None and now - self._last_stale_check < interval:
+        with self._lock:
+            last = self._last_stale_check.get(study_id, float("-inf"))
+        if interval is not None and now - last < interval:
             return []
-        self._last_stale_check = now
-        return super()._get_stale_trial_ids(study_id)
+        stale = super()._get_stale_trial_ids(study_id)
+        with self._lock:
+            self._last_stale_check[study_id] = float("-inf") if stale else now
+        return stale

@@ -105,14 +105,20 @@ def test_a_changed_distribution_is_refused_as_optuna_refuses_it(url: str) -> Non
     with pytest.raises(ValueError):
         study.ask().suggest_categorical("x", ["a", "b"])
 
-    # a fresh process knows nothing yet: refused when the batch is written, nothing stored
+    # a fresh process looks the stored distribution up: refused at the suggest call too
     fresh = open_storage(url)
     joined = optuna.load_study(study_name=study.study_name, storage=fresh)
     trial = joined.ask()
-    trial.suggest_categorical("x", ["a", "b"])
     with pytest.raises(ValueError):
-        fresh.flush()
+        trial.suggest_categorical("x", ["a", "b"])
+    fresh.flush()
     assert _seen_by_another_process(url, study.study_name, trial.number).params == {}
+    # and another trial's buffered parameter counts as stored
+    first, second = joined.ask(), joined.ask()
+    dist = optuna.distributions.FloatDistribution(0.0, 1.0)
+    fresh.set_trial_param(first._trial_id, "y", 0.5, dist)
+    with pytest.raises(ValueError):
+        fresh.set_trial_param(second._trial_id, "y", 0, optuna.distributions.IntDistribution(0, 3))
 
 
 def test_an_attribute_that_is_not_json_fails_at_once(url: str) -> None:
