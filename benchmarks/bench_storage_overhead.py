@@ -4,8 +4,9 @@ bench_scale.py measures every sampler and storage and the 1- and 2-worker throug
 of an hour on two cores); after a change to nmhpo/storage.py only the storage part needs a
 new figure. Same objective (quickstart's 8 parameters, 4 user attrs, flush after
 suggesting), same storages as bench_scale: SQLite as nmhpo opens it, SQLite with Optuna's
-defaults, optionally PostgreSQL as nmhpo opens it. Each storage runs ``--repeats`` fresh
-studies; the median ms/trial is reported.
+defaults, optionally PostgreSQL as nmhpo opens it; and nmhpo's SQLite settings on Optuna's own
+RDBStorage (``sqlite_nmhpo_unbatched``), which tells what the batching itself saves. Each
+storage runs ``--repeats`` fresh studies; the median ms/trial is reported.
 
 Writes benchmarks/results/storage_overhead.json under ``--label`` (other labels kept;
 scale.json is left alone). To measure another commit's storage, run from a folder holding
@@ -36,6 +37,22 @@ from bench_scale import objective_for, sampler, storages  # noqa: E402
 from nmhpo._pgserver import postgres_server  # noqa: E402
 
 
+def unbatched(url: str) -> optuna.storages.RDBStorage:
+    """nmhpo's SQLite settings (WAL, lock timeout, heartbeats with retry) on Optuna's own
+    RDBStorage: what nmhpo would cost without BatchedRDBStorage."""
+    from nmhpo.study import GRACE_INTERVALS, _tune_sqlite
+
+    storage = optuna.storages.RDBStorage(
+        url,
+        engine_kwargs={"connect_args": {"timeout": 60}},
+        heartbeat_interval=60,
+        grace_period=GRACE_INTERVALS * 60,
+        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(3),
+    )
+    _tune_sqlite(storage.engine)
+    return storage
+
+
 def measure(make: Any, name: str, sampler_name: str, n: int) -> float:
     storage = make(name)
     study = optuna.create_study(
@@ -56,7 +73,11 @@ def main() -> None:
     parser.add_argument("--sampler", default="random")
     parser.add_argument("--postgres", action="store_true", help="also a local PostgreSQL")
     parser.add_argument("--label", default="after", help="run name in the JSON")
-    parser.add_argument("--storages", nargs="+", default=["sqlite_nmhpo", "sqlite_optuna_default"])
+    parser.add_argument(
+        "--storages",
+        nargs="+",
+        default=["sqlite_nmhpo", "sqlite_nmhpo_unbatched", "sqlite_optuna_default"],
+    )
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore")
@@ -66,6 +87,7 @@ def main() -> None:
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
         pg_url = stack.enter_context(postgres_server()) if args.postgres else None
         makers = storages(Path(tmp), pg_url)
+        makers["sqlite_nmhpo_unbatched"] = lambda name: unbatched(f"sqlite:///{tmp}/{name}.db")
         wanted = args.storages + (["postgresql"] if args.postgres else [])
         for storage_name in wanted:
             runs = [
