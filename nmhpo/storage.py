@@ -20,6 +20,38 @@ parameters (flushed before training), and its attributes were not final. System 
 (a grid sampler's point, a GP sampler's pending suggestion, constraints) are written at once:
 other workers read them while the trial runs.
 
+Otherwise it keeps RDBStorage's contract: a write to a missing or finished trial is refused
+at the call (``KeyError``, ``UpdateFinishedTrialError``; checked from memory for this
+process's own trials, with one query for others), a parameter's distribution is checked at the
+call, a write that fails at a flush costs only its own trial's buffer, and an IN list of trial
+ids too long for the database falls back to a full read (optuna#1457).
+benchmarks/optuna_storage_suite.py runs Optuna's own storage, study and trial tests on plain
+RDBStorage and on this class; the differences that remain are deliberate (the tests that show
+them, with these reasons: benchmarks/results/optuna_storage_suite.json, "deliberate"):
+
+- The batching itself: a running trial's parameters and user attributes reach the database at
+  :meth:`BatchedRDBStorage.flush` or when the trial ends, not at each call. This process reads
+  them at once; another process from then on (test_trial.py::test_persisted_param).
+- First heartbeat: with heartbeats on, a running trial gets its first heartbeat in the
+  transaction that creates it. Optuna never fails a trial that never beat, and a worker killed
+  between creating its trial and its heartbeat thread's first beat would leave that trial
+  running forever (and a grid point taken). So a trial made by ``ask()`` on a heartbeat
+  storage, where no thread beats, is failed as stale after the grace period; nmhpo runs its
+  trials with ``optimize()`` (test_heartbeat.py::test_fail_stale_trials).
+
+Also deliberate, and not exercised by Optuna's tests:
+
+- A trial another process finished while this one was running it (failed as stale while this
+  worker was slow to beat) is not finished again: ``set_trial_state_values`` returns False
+  where Optuna raises ``UpdateFinishedTrialError`` and stops the worker. The other record, and
+  the re-run it queued, stand.
+- This process's own trials are checked from memory: a write to one that another process has
+  just failed as stale is refused at the flush or at the trial's end, not at the call.
+- The stale-trial check runs at most once per heartbeat interval and study while it finds
+  none (:meth:`BatchedRDBStorage._get_stale_trial_ids`).
+- A parameter set twice before a flush keeps its last value (Optuna keeps the first; its own
+  ``Trial`` never sets one twice).
+
 This class relies on RDBStorage's ``_without_commit`` helpers and table models (Optuna 5).
 tests/test_storage.py checks, on real SQLite and PostgreSQL databases, that what a running
 study reads equals what plain Optuna reads from the same database.
