@@ -662,8 +662,9 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
 
         Optuna runs it before every trial (``fail_stale_trials``); a trial only counts as
         stale after a grace period of silent intervals, so checking more often finds nothing
-        sooner, and it costs some 3 ms a trial on SQLite (bench_storage_overhead.py). A check
-        that found stale trials is not throttled: the next one looks again.
+        sooner, and it costs some 3 ms a trial on SQLite (random sampler, 300 trials on a
+        shared two-core machine: 16.8 ms a trial throttled, 19.7 ms not). A check that found
+        stale trials is not throttled: the next one looks again.
         """
         interval = self.get_heartbeat_interval()
         now = time.monotonic()
