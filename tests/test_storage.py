@@ -3,10 +3,12 @@ through Optuna's own storage as another worker or optuna-dashboard would."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -103,14 +105,20 @@ def test_a_changed_distribution_is_refused_as_optuna_refuses_it(url: str) -> Non
     with pytest.raises(ValueError):
         study.ask().suggest_categorical("x", ["a", "b"])
 
-    # a fresh process knows nothing yet: refused when the batch is written, nothing stored
+    # a fresh process looks the stored distribution up: refused at the suggest call too
     fresh = open_storage(url)
     joined = optuna.load_study(study_name=study.study_name, storage=fresh)
     trial = joined.ask()
-    trial.suggest_categorical("x", ["a", "b"])
     with pytest.raises(ValueError):
-        fresh.flush()
+        trial.suggest_categorical("x", ["a", "b"])
+    fresh.flush()
     assert _seen_by_another_process(url, study.study_name, trial.number).params == {}
+    # and another trial's buffered parameter counts as stored
+    first, second = joined.ask(), joined.ask()
+    dist = optuna.distributions.FloatDistribution(0.0, 1.0)
+    fresh.set_trial_param(first._trial_id, "y", 0.5, dist)
+    with pytest.raises(ValueError):
+        fresh.set_trial_param(second._trial_id, "y", 0, optuna.distributions.IntDistribution(0, 3))
 
 
 def test_an_attribute_that_is_not_json_fails_at_once(url: str) -> None:
@@ -230,3 +238,106 @@ def test_a_trial_failed_elsewhere_as_stale_does_not_crash_this_worker(url: str) 
 
 def _plain(url: str, name: str) -> optuna.Study:
     return optuna.load_study(study_name=name, storage=optuna.storages.RDBStorage(url))
+
+
+def test_a_write_to_a_finished_or_missing_trial_is_refused_at_once(url: str) -> None:
+    """As Optuna refuses it: buffered, the write would fail at the next flush, another
+    trial's, and take that trial's parameters with it."""
+    storage = open_storage(url)
+    study = _study(storage)
+    done = study.ask()
+    done.suggest_float("x", 0.0, 1.0)
+    study.tell(done, [1.0, 1.0])
+    dist = optuna.distributions.FloatDistribution(0.0, 1.0)
+    # a trial this process finished (checked from memory)
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        storage.set_trial_param(done._trial_id, "y", 0.5, dist)
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        storage.set_trial_user_attr(done._trial_id, "late", 1)
+    # a trial another process created and finished (checked in the database)
+    plain = optuna.load_study(study_name=study.study_name, storage=optuna.storages.RDBStorage(url))
+    elsewhere = plain.ask()
+    plain.tell(elsewhere, [0.5, 0.5])
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        storage.set_trial_param(elsewhere._trial_id, "y", 0.5, dist)
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        storage.set_trial_user_attr(elsewhere._trial_id, "late", 1)
+    # no such trial
+    with pytest.raises(KeyError):
+        storage.set_trial_param(10**6, "y", 0.5, dist)
+    with pytest.raises(KeyError):
+        storage.set_trial_user_attr(10**6, "late", 1)
+
+    # the next trial's parameters and attributes are intact
+    trial = study.ask()
+    x = trial.suggest_float("x", 0.0, 1.0)
+    storage.flush()
+    trial.set_user_attr("note", "kept")
+    study.tell(trial, [x, x])
+    stored = _seen_by_another_process(url, study.study_name, trial.number)
+    assert stored.params == {"x": x}
+    assert stored.user_attrs == {"note": "kept"}
+    assert stored.state == TrialState.COMPLETE
+    assert _seen_by_another_process(url, study.study_name, done.number).params.keys() == {"x"}
+
+
+def test_one_trials_failed_write_does_not_lose_anothers_buffer(url: str) -> None:
+    """Two trials run in this process; another process finishes the first (failed as stale)
+    while both have parameters buffered: flushing both loses only the first's."""
+    storage = open_storage(url)
+    study = _study(storage)
+    first, second = study.ask(), study.ask()
+    first.suggest_float("x", 0.0, 1.0)
+    y = second.suggest_float("y", 0.0, 1.0)
+    second.set_user_attr("note", "kept")
+    optuna.storages.RDBStorage(url).set_trial_state_values(first._trial_id, TrialState.FAIL)
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        storage.flush()
+    assert _seen_by_another_process(url, study.study_name, second.number).params == {"y": y}
+    study.tell(second, [y, y])
+    stored = _seen_by_another_process(url, study.study_name, second.number)
+    assert stored.state == TrialState.COMPLETE
+    assert stored.params == {"y": y}
+    assert stored.user_attrs == {"note": "kept"}
+    assert _seen_by_another_process(url, study.study_name, first.number).params == {}
+    # what this process reads agrees with the database
+    assert study.get_trials(deepcopy=True) == _plain(url, study.study_name).get_trials()
+
+
+def _over_the_bound_parameter_limit(storage: BatchedRDBStorage) -> int:
+    """How many ids an IN list needs to exceed the database's bound-parameter limit: SQLite's
+    (32,766) is lowered to 50 on this storage's connections; PostgreSQL's is 65,535."""
+    if storage.engine.name != "sqlite":
+        return 70_000
+    if not hasattr(sqlite3.Connection, "setlimit"):  # Python 3.10
+        pytest.skip("sqlite3.Connection.setlimit needs Python 3.11")
+
+    @sa.event.listens_for(storage.engine, "connect")
+    def _limit(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 50)
+
+    storage.engine.dispose()
+    return 60
+
+
+def test_more_unfinished_trials_than_the_database_binds_fall_back_to_a_full_read(
+    url: str,
+) -> None:
+    """Optuna's cache asks for the unfinished trials it holds by id (an IN list, one bound
+    parameter each); past the database's limit RDBStorage reads the study in full
+    (optuna#1457), and so must this storage when it holds trials of its own."""
+    storage = open_storage(url)
+    study = _study(storage)
+    n = _over_the_bound_parameter_limit(storage)
+    plain = optuna.storages.RDBStorage(url)
+    others = [plain.create_new_trial(study._study_id) for _ in range(3)]  # running elsewhere
+    mine = study.ask()._trial_id  # running, held in memory
+    finished = study.ask()
+    study.tell(finished, [1.0, 1.0])
+    later = plain.create_new_trial(study._study_id)
+    # the ids Optuna's cache holds as unfinished; those of trials deleted or never made
+    # (here: negative) weigh as much in the IN list
+    included = {*others, mine, *range(-n, 0)}
+    trials = storage._get_trials(study._study_id, None, included, finished._trial_id)
+    assert [t._trial_id for t in trials] == sorted([*others, mine, later])
+    assert trials == plain._get_trials(study._study_id, None, included, finished._trial_id)
