@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from nmhpo.crossbar import HARDWARE_KNOBS
+from nmhpo.crossbar._knobs import int_in, is_integer, is_number, one_of, positive
 
 ParamKind = Literal["float", "int", "categorical"]
 ParamClass = Literal["encoding", "training", "neuron", "architecture", "hardware"]
@@ -34,71 +35,59 @@ class Param:
     default: Any = None  # software defaults; hardware defaults come from the preset
 
 
-def _num(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
-
-
-def _int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _int_in(lo: int, hi: int | None = None) -> Callable[[Any], bool]:
-    return lambda v: _int(v) and v >= lo and (hi is None or v <= hi)
-
-
-def _pos(v: Any) -> bool:
-    return _num(v) and v > 0
-
-
-def _one_of(choices: tuple[str, ...]) -> Callable[[Any], bool]:
-    return lambda v: v in choices
-
-
 SOFTWARE: dict[str, Param] = {
-    "lr": Param("float", "training", "a number > 0", _pos, 1e-3),
-    "epochs": Param("int", "training", "an integer >= 1", _int_in(1), 5),
-    "batch_size": Param("int", "training", "an integer >= 1", _int_in(1), 64),
+    "lr": Param("float", "training", "a number > 0", positive, 1e-3),
+    "epochs": Param("int", "training", "an integer >= 1", int_in(1), 5),
+    "batch_size": Param("int", "training", "an integer >= 1", int_in(1), 64),
     "optimizer": Param(
-        "categorical", "training", f"one of {', '.join(OPTIMIZERS)}", _one_of(OPTIMIZERS), "adam"
+        "categorical", "training", f"one of {', '.join(OPTIMIZERS)}", one_of(OPTIMIZERS), "adam"
     ),
     "patience": Param(
-        "int", "training", "an integer >= 0 (epochs without improvement; 0: off)", _int_in(0), 0
+        "int", "training", "an integer >= 0 (epochs without improvement; 0: off)", int_in(0), 0
     ),
     "neuron": Param(
-        "categorical", "neuron", f"one of {', '.join(NEURONS)}", _one_of(NEURONS), "leaky"
+        "categorical", "neuron", f"one of {', '.join(NEURONS)}", one_of(NEURONS), "leaky"
     ),
-    "alpha": Param("float", "neuron", "a number in (0, 1]", lambda v: _num(v) and 0 < v <= 1, 0.8),
+    "alpha": Param(
+        "float", "neuron", "a number in (0, 1]", lambda v: is_number(v) and 0 < v <= 1, 0.8
+    ),
     "reset": Param(
-        "categorical", "neuron", f"one of {', '.join(RESETS)}", _one_of(RESETS), "subtract"
+        "categorical", "neuron", f"one of {', '.join(RESETS)}", one_of(RESETS), "subtract"
     ),
     "readout": Param(
         "categorical",
         "architecture",
         f"one of {', '.join(READOUTS)}",
-        _one_of(READOUTS),
+        one_of(READOUTS),
         "membrane",
     ),
-    "conv_layers": Param("int", "architecture", "an integer in 0-4", _int_in(0, 4), 0),
-    "conv_channels": Param("int", "architecture", "an integer in 1-256", _int_in(1, 256), 8),
+    "conv_layers": Param("int", "architecture", "an integer in 0-4", int_in(0, 4), 0),
+    "conv_channels": Param("int", "architecture", "an integer in 1-256", int_in(1, 256), 8),
     "kernel_size": Param(
-        "int", "architecture", "an odd integer in 1-7", lambda v: _int(v) and v in (1, 3, 5, 7), 3
+        "int",
+        "architecture",
+        "an odd integer in 1-7",
+        lambda v: is_integer(v) and v in (1, 3, 5, 7),
+        3,
     ),
-    "beta": Param("float", "neuron", "a number in (0, 1]", lambda v: _num(v) and 0 < v <= 1, 0.9),
-    "threshold": Param("float", "neuron", "a number > 0", _pos, 1.0),
+    "beta": Param(
+        "float", "neuron", "a number in (0, 1]", lambda v: is_number(v) and 0 < v <= 1, 0.9
+    ),
+    "threshold": Param("float", "neuron", "a number > 0", positive, 1.0),
     "surrogate": Param(
         "categorical",
         "neuron",
         f"one of {', '.join(SURROGATES)}",
-        _one_of(SURROGATES),
+        one_of(SURROGATES),
         "fast_sigmoid",
     ),
-    "surrogate_slope": Param("float", "neuron", "a number > 0", _pos, 25.0),
-    "num_steps": Param("int", "encoding", "an integer in 1-1000", _int_in(1, 1000), 10),
+    "surrogate_slope": Param("float", "neuron", "a number > 0", positive, 25.0),
+    "num_steps": Param("int", "encoding", "an integer in 1-1000", int_in(1, 1000), 10),
     "encoding": Param(
-        "categorical", "encoding", f"one of {', '.join(ENCODINGS)}", _one_of(ENCODINGS), "rate"
+        "categorical", "encoding", f"one of {', '.join(ENCODINGS)}", one_of(ENCODINGS), "rate"
     ),
-    "hidden_size": Param("int", "architecture", "an integer in 1-4096", _int_in(1, 4096), 64),
-    "hidden_layers": Param("int", "architecture", "an integer in 1-8", _int_in(1, 8), 1),
+    "hidden_size": Param("int", "architecture", "an integer in 1-4096", int_in(1, 4096), 64),
+    "hidden_layers": Param("int", "architecture", "an integer in 1-8", int_in(1, 8), 1),
 }
 
 #: Derived from the crossbar's knob table, so every knob a study file may set is searchable.

@@ -17,28 +17,28 @@ KnobKind = Literal["float", "int", "categorical"]
 DEVICES: tuple[str, ...] = ("rram", "sram")
 
 
-def _is_number(v: Any) -> bool:
+def is_number(v: Any) -> bool:
     """A real number; booleans are excluded because TOML ``true`` is not a size or a rate."""
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-def _is_integer(v: Any) -> bool:
+def is_integer(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _int_in(lo: int, hi: int | None = None) -> Callable[[Any], bool]:
-    return lambda v: _is_integer(v) and v >= lo and (hi is None or v <= hi)
+def int_in(lo: int, hi: int | None = None) -> Callable[[Any], bool]:
+    return lambda v: is_integer(v) and v >= lo and (hi is None or v <= hi)
 
 
-def _number_in(lo: float, hi: float) -> Callable[[Any], bool]:
-    return lambda v: _is_number(v) and lo <= v <= hi
+def number_in(lo: float, hi: float) -> Callable[[Any], bool]:
+    return lambda v: is_number(v) and lo <= v <= hi
 
 
-def _positive(v: Any) -> bool:
-    return _is_number(v) and v > 0
+def positive(v: Any) -> bool:
+    return is_number(v) and v > 0
 
 
-def _one_of(choices: tuple[Any, ...]) -> Callable[[Any], bool]:
+def one_of(choices: tuple[Any, ...]) -> Callable[[Any], bool]:
     return lambda v: v in choices
 
 
@@ -69,7 +69,7 @@ HARDWARE_KNOBS: tuple[Knob, ...] = (
         name="xbar_size",
         kind="int",
         domain="an integer in 8-1024",
-        check=_int_in(8, 1024),
+        check=int_in(8, 1024),
         priced=True,
         inference=True,
         unit="rows",
@@ -79,7 +79,7 @@ HARDWARE_KNOBS: tuple[Knob, ...] = (
         name="pe_per_tile",
         kind="int",
         domain="an integer in 1-256",
-        check=_int_in(1, 256),
+        check=int_in(1, 256),
         priced=True,
         inference=False,
         unit="",
@@ -89,7 +89,7 @@ HARDWARE_KNOBS: tuple[Knob, ...] = (
         name="clock_mhz",
         kind="float",
         domain="a number > 0",
-        check=_positive,
+        check=positive,
         priced=True,
         inference=False,
         unit="MHz",
@@ -99,7 +99,7 @@ HARDWARE_KNOBS: tuple[Knob, ...] = (
         name="device",
         kind="categorical",
         domain=f"one of {', '.join(DEVICES)}",
-        check=_one_of(DEVICES),
+        check=one_of(DEVICES),
         priced=True,
         inference=False,
         unit="",
@@ -109,7 +109,7 @@ HARDWARE_KNOBS: tuple[Knob, ...] = (
         name="adc_bits",
         kind="int",
         domain="an integer in 1-16",
-        check=_int_in(1, 16),
+        check=int_in(1, 16),
         priced=True,
         inference=True,
         unit="bits",
@@ -119,7 +119,7 @@ HARDWARE_KNOBS: tuple[Knob, ...] = (
         name="cols_per_adc",
         kind="int",
         domain="an integer in 1-1024",
-        check=_int_in(1, 1024),
+        check=int_in(1, 1024),
         priced=True,
         inference=False,
         unit="",
@@ -129,7 +129,7 @@ HARDWARE_KNOBS: tuple[Knob, ...] = (
         name="weight_bits",
         kind="int",
         domain="an integer in 1-16",
-        check=_int_in(1, 16),
+        check=int_in(1, 16),
         priced=True,
         inference=True,
         unit="bits",
@@ -139,7 +139,7 @@ HARDWARE_KNOBS: tuple[Knob, ...] = (
         name="cell_bits",
         kind="int",
         domain="an integer in 1-16",
-        check=_int_in(1, 16),
+        check=int_in(1, 16),
         priced=True,
         inference=True,
         unit="bits",
@@ -149,7 +149,7 @@ HARDWARE_KNOBS: tuple[Knob, ...] = (
         name="tech_node",
         kind="float",
         domain="a number in 7-65 (nm)",
-        check=_number_in(7, 65),
+        check=number_in(7, 65),
         priced=True,
         inference=False,
         unit="nm",
@@ -159,7 +159,7 @@ HARDWARE_KNOBS: tuple[Knob, ...] = (
         name="conductance_sigma",
         kind="float",
         domain="a number in 0-1",
-        check=_number_in(0, 1),
+        check=number_in(0, 1),
         priced=False,
         inference=True,
         unit="",
