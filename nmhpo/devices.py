@@ -45,6 +45,12 @@ def resolve_device(setting: str, worker: int, n_gpus: int) -> str:
     return setting  # cuda:N, as given
 
 
+def device_for(setting: str, worker: int) -> str:
+    """`resolve_device` on this machine; counts its GPUs (imports torch) only when the setting
+    may use one."""
+    return resolve_device(setting, worker, 0 if setting == "cpu" else gpu_count())
+
+
 def gpu_count() -> int:
     """GPUs torch sees (0 without CUDA); imports torch."""
     import torch
