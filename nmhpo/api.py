@@ -202,6 +202,7 @@ def run_study(
     study_name: str | None = None,
     max_failures: int | None = None,
     progress: bool | Literal["auto"] = "auto",
+    device: str | None = None,
 ) -> Study:
     """Run (or resume) a study until ``n_trials`` completed trials exist; return its handle.
 
@@ -209,12 +210,14 @@ def run_study(
         config: a `StudyConfig`, a study file, or a shipped study's name (``"quickstart"``).
         n_trials, storage, study_name, max_failures: override the study file's values.
         timeout_s: start no trial after this many seconds.
-        workers: worker processes on this machine.
+        workers: worker processes on this machine; with G GPUs, worker i uses GPU i mod G.
+        device: override [study].device: "auto", "cpu", "cuda" or "cuda:N".
         progress: a progress bar (a widget in Jupyter, text elsewhere); ``"auto"`` shows it
             when stderr is a terminal or a notebook.
 
     Raises:
         ConfigError: the study file or an override is invalid.
+        DeviceError: CUDA is asked for and torch sees none (nothing is written).
         StorageError: the storage cannot be opened or holds a different study of that name.
         StudyStoppedError: ``max_failures`` trials failed in a row.
     """
@@ -223,7 +226,7 @@ def run_study(
     from nmhpo.study import run_study as run
 
     cfg = _config(config, storage=storage, study_name=study_name).with_overrides(
-        n_trials=n_trials, max_failures=max_failures
+        n_trials=n_trials, max_failures=max_failures, device=device
     )
     quiet_optuna()
     with _progress(cfg, progress, workers) as bar:

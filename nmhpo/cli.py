@@ -209,6 +209,14 @@ MaxFailuresOpt = Annotated[
     int | None,
     typer.Option("--max-failures", min=1, help="Stop after K failed trials in a row."),
 ]
+DeviceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--device",
+        help="Torch device: auto (a GPU when torch sees one), cpu, cuda (worker i on GPU "
+        "i mod G) or cuda:N. Overrides [study] device.",
+    ),
+]
 TimeoutOpt = Annotated[
     float | None, typer.Option("--timeout", min=0, help="Start no trial after S seconds.")
 ]
@@ -225,11 +233,12 @@ def run(
     study_name: StudyNameOpt = None,
     workers: WorkersOpt = 1,
     max_failures: MaxFailuresOpt = None,
+    device: DeviceOpt = None,
 ) -> None:
     """Run a study, or resume it until n_trials completed trials exist."""
     with _errors():
         cfg = _load(study, storage, study_name).with_overrides(
-            n_trials=n_trials, max_failures=max_failures
+            n_trials=n_trials, max_failures=max_failures, device=device
         )
     _run_with_progress(cfg, timeout, workers)
 
@@ -241,6 +250,7 @@ def grid(
     timeout: TimeoutOpt = None,
     workers: WorkersOpt = 1,
     max_failures: MaxFailuresOpt = None,
+    device: DeviceOpt = None,
 ) -> None:
     """Run the exhaustive grid of a study's space as <name>-grid (resumable, each point once).
 
@@ -251,7 +261,9 @@ def grid(
     from nmhpo.space import grid_levels
 
     with _errors():
-        cfg = grid_config(_load(study, storage).with_overrides(max_failures=max_failures))
+        cfg = grid_config(
+            _load(study, storage).with_overrides(max_failures=max_failures, device=device)
+        )
         levels = grid_levels(cfg)
     sizes = " x ".join(f"{name} {len(values)}" for name, values in levels.items())
     out.print(
@@ -340,18 +352,22 @@ def worker(
     timeout: TimeoutOpt = None,
     study_name: StudyNameOpt = None,
     max_failures: MaxFailuresOpt = None,
+    device: DeviceOpt = None,
 ) -> None:
     """Join a study as one worker (what a SLURM array, mpirun or a Kubernetes job starts).
 
     Every worker runs trials until the study has n_trials complete ones; with PostgreSQL
-    storage the workers may run on many machines.
+    storage the workers may run on many machines. It is worker 0 of its machine: give each
+    worker of a multi-GPU node its own GPU with --device cuda:N (or CUDA_VISIBLE_DEVICES).
     """
 
     from nmhpo.study import quiet_optuna, run_study
 
     quiet_optuna()
     with _errors():
-        cfg = _load(study, storage, study_name).with_overrides(max_failures=max_failures)
+        cfg = _load(study, storage, study_name).with_overrides(
+            max_failures=max_failures, device=device
+        )
 
         def log_trial(study_obj: optuna.Study, trial: FrozenTrial) -> None:
             err.print(_trial_line(trial, cfg), highlight=False, markup=False)

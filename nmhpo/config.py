@@ -32,6 +32,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from nmhpo.crossbar import HARDWARE_KNOBS
+from nmhpo.devices import device_problem
 from nmhpo.errors import ConfigError
 from nmhpo.registry import HARDWARE, METRICS, SOFTWARE, Param
 
@@ -82,6 +83,18 @@ class StudySection(BaseModel):
     reuse_models: bool = True
     #: Seconds between heartbeats of a running trial; silent for 3 of them, it is re-run.
     heartbeat_s: int = Field(default=60, ge=1, le=3600)
+    #: Where trials train and infer: "auto" (a GPU when torch sees one, else the CPU), "cpu",
+    #: "cuda" (worker i on GPU i mod G) or "cuda:N". Not part of the study's identity: a study
+    #: may be resumed on another machine; results then agree to within float rounding only.
+    device: str = "auto"
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        problem = device_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
 
 
 class TaskSection(BaseModel):
@@ -382,6 +395,7 @@ class StudyConfig(BaseModel):
                 "name": "--study-name",
                 "n_trials": "--n-trials",
                 "max_failures": "--max-failures",
+                "device": "--device",
             }.get(key, key)
             raise ConfigError(f"{option}: {problem}") from None
         return StudyConfig.model_validate({**dict(self), "study": study})

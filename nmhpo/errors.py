@@ -37,3 +37,7 @@ class TrialFailedError(NmhpoError):
 
 class StudyStoppedError(NmhpoError):
     """A study was stopped early by a guard (e.g. too many consecutive failures)."""
+
+
+class DeviceError(NmhpoError):
+    """The machine cannot provide the device a study asks for (CUDA without a GPU)."""

@@ -95,11 +95,22 @@ def evaluate_point(
     software: dict[str, Any],
     hardware: dict[str, Any],
     store: ModelStore | None = None,
+    *,
+    device: str | None = None,
 ) -> TrialResult:
     """Every metric of one point: the mean over [study].repeats training seeds (the objective
-    uses the means; their standard deviations are stored as ``std.<metric>``)."""
+    uses the means; their standard deviations are stored as ``std.<metric>``).
+
+    Args:
+        device: the torch device to train and infer on; default: [study].device resolved as
+            for worker 0.
+    """
+    if device is None:
+        from nmhpo.devices import device_for
+
+        device = device_for(cfg.study.device, 0)
     runs = [
-        _evaluate_once(cfg, software, hardware, store, repeat)
+        _evaluate_once(cfg, software, hardware, store, repeat, device)
         for repeat in range(cfg.study.repeats)
     ]
     if len(runs) == 1:
@@ -129,6 +140,7 @@ def _evaluate_once(
     hardware: dict[str, Any],
     store: ModelStore | None,
     repeat: int,
+    device: str,
 ) -> TrialResult:
     """Train the software point (or reuse its cached network), score it by crossbar-aware
     inference on the hardware point, price its measured activity, and collect every metric."""
@@ -141,7 +153,7 @@ def _evaluate_once(
     model = store.load(key) if store is not None else None
     trained_now = model is None
     if model is None:
-        model = train(data, software, seed)
+        model = train(data, software, seed, device=device)
         if store is not None:
             store.save(key, model)
 
@@ -150,7 +162,7 @@ def _evaluate_once(
     point = None
     if cfg.hardware.inference == "crossbar":
         point = HardwarePoint.from_knobs(knobs, seed=cfg.study.seed)
-    scored = infer(model, data, point)
+    scored = infer(model, data, point, device=device)
 
     start = time.perf_counter()
     priced = {k: v for k, v in knobs.items() if k in KNOBS}
@@ -204,6 +216,7 @@ def _evaluate_once(
             final_loss=model.final_loss,
             eval_time_s=scored.eval_time_s,
             hw_time_s=hw_time,
+            device=device,
         ),
     )
 
@@ -219,9 +232,12 @@ class Objective:
         *,
         grid: bool = False,
         flush: Callable[[], None] | None = None,
+        device: str = "cpu",
     ) -> None:
         """
         Args:
+            device: the torch device this worker's trials train and infer on (resolved by
+                :func:`nmhpo.devices.resolve_device`).
             flush: commits the suggested parameters (a :class:`nmhpo.storage.BatchedRDBStorage`
                 buffers them) before training, so that a killed trial is re-run with them and
                 other workers see what is being evaluated.
@@ -230,6 +246,7 @@ class Objective:
         self.store = store
         self.grid = grid
         self.flush = flush
+        self.device = device
         self.constraints = cfg.parsed_constraints()
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, ...]:
@@ -240,7 +257,7 @@ class Objective:
                 self.flush()
             if self.grid:
                 skip_if_grid_point_taken(trial)
-            result = evaluate_point(self.cfg, software, hardware, self.store)
+            result = evaluate_point(self.cfg, software, hardware, self.store, device=self.device)
             result = replace(
                 result,
                 run=replace(result.run, cpu_s=time.process_time() - cpu_start, worker=_WORKER),

@@ -58,6 +58,9 @@ class RunInfo:
     hw_time_s: float
     cpu_s: float | None = None
     worker: str | None = None
+    #: The torch device that trained (or would have trained) and scored the network: "cpu",
+    #: "cuda:0", ... A reused network may have been trained on another device.
+    device: str | None = None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from nmhpo.analysis import pareto_trials
 from nmhpo.config import StudyConfig, mask_url
 from nmhpo.database import count_complete, create_or_load, load_existing, open_storage
+from nmhpo.devices import check_available, device_for
 from nmhpo.errors import StudyStoppedError
 from nmhpo.grid import requeue_failed_grid_points
 from nmhpo.samplers import make_sampler
@@ -148,7 +149,11 @@ def _work_loop(
     study = create_or_load(cfg, storage)
     study.sampler = make_sampler(cfg, len(study.get_trials(deepcopy=False)), worker)
     store = ModelStore(cfg.cache_dir / "models") if cfg.study.reuse_models else None
-    objective = Objective(cfg, store, grid=cfg.study.sampler == "grid", flush=storage.flush)
+    device = device_for(cfg.study.device, worker)
+    logger.debug("worker %d runs its trials on %s", worker, device)
+    objective = Objective(
+        cfg, store, grid=cfg.study.sampler == "grid", flush=storage.flush, device=device
+    )
     guard = _FailureGuard(cfg.study.max_failures)
     target = cfg.study.n_trials
     while True:
@@ -225,11 +230,14 @@ def run_study(
             whose owner does this).
 
     Raises:
+        DeviceError: [study].device asks for CUDA and torch sees none (before anything is
+            written).
         StorageError: the storage cannot be opened or holds an incompatible study.
         StudyStoppedError: ``max_failures`` trials failed in a row.
     """
     from optuna.trial import TrialState
 
+    check_available(cfg.study.device)
     url = cfg.storage_url()
     if cfg.study.storage is None and cfg.storage_dir is not None:
         cfg.storage_dir.mkdir(parents=True, exist_ok=True)  # nmhpo's home, for shipped studies

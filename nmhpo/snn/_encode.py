@@ -14,17 +14,21 @@ def encode(x: torch.Tensor, encoding: str, num_steps: int, gen: torch.Generator)
     * delta: sigma-delta modulation, a deterministic rate code: x is accumulated each step and
       a spike is emitted (and 1 subtracted) whenever the sum reaches 1. (T, B, ...).
     * direct: the analog value as a constant current, (1, B, ...), reused every step.
+
+    Everything is made on ``x``'s device; ``gen`` must live there too (rate draws from it).
     """
     if encoding == "rate":
-        draws = torch.rand((num_steps, *x.shape), generator=gen, dtype=x.dtype)
+        draws = torch.rand((num_steps, *x.shape), generator=gen, dtype=x.dtype, device=x.device)
         return (draws < x).to(x.dtype)
     if encoding == "latency":
         when = torch.floor((1.0 - x) * (num_steps - 1)).long()
-        steps = torch.arange(num_steps).view(-1, *([1] * x.dim()))
+        steps = torch.arange(num_steps, device=x.device).view(-1, *([1] * x.dim()))
         return ((steps == when.unsqueeze(0)) & (x.unsqueeze(0) > 0)).to(x.dtype)
     if encoding == "delta":
         # Spike count by step t is floor((t + 1) x); its increments are the spikes.
-        t = torch.arange(1, num_steps + 1, dtype=x.dtype).view(-1, *([1] * x.dim()))
+        t = torch.arange(1, num_steps + 1, dtype=x.dtype, device=x.device).view(
+            -1, *([1] * x.dim())
+        )
         counts = torch.floor(t * x.unsqueeze(0) + 1e-6)
         return torch.diff(counts, dim=0, prepend=torch.zeros_like(counts[:1]))
     if encoding == "direct":

@@ -91,7 +91,7 @@ def integrate_mean(cur: torch.Tensor, beta: float) -> torch.Tensor:
     """Mean over time of a non-spiking leaky integrator m_t = beta m_{t-1} + cur_t, as one
     weighted sum: m's mean is sum_t c_t cur_t with c_t = sum_{s>=t} beta^(s-t) / T."""
     steps = cur.shape[0]
-    remaining = torch.arange(steps, 0, -1, dtype=cur.dtype)  # T - t
+    remaining = torch.arange(steps, 0, -1, dtype=cur.dtype, device=cur.device)  # T - t
     if beta < 1.0:
         weights = (1 - beta**remaining) / ((1 - beta) * steps)
     else:

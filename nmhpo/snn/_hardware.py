@@ -58,7 +58,11 @@ class HardwarePoint:
 
 
 class CrossbarSynapse:
-    """A ``nn.Linear`` or ``nn.Conv2d`` evaluated on crossbars; call it like the layer."""
+    """A ``nn.Linear`` or ``nn.Conv2d`` evaluated on crossbars; call it like the layer.
+
+    Its tensors live on the layer's device, so quantization, bit slicing, the ADC and the
+    variation all run there; building it reads the largest weight once (one sync per layer).
+    """
 
     def __init__(self, layer: nn.Module, hw: HardwarePoint, gen: torch.Generator) -> None:
         weight = layer.weight.detach()
@@ -85,7 +89,10 @@ class CrossbarSynapse:
             dim=1,
         )  # (2, S, O, rows) integer cell levels
         if hw.conductance_sigma > 0:
-            noise = torch.randn(cells.shape, generator=gen, dtype=cells.dtype)
+            # NOTE: drawn from a CPU generator and moved: the same seed programs the same
+            # device on every machine (a CUDA generator would draw other numbers), and this
+            # runs once per synapse, not per batch.
+            noise = torch.randn(cells.shape, generator=gen, dtype=cells.dtype).to(cells.device)
             cells = (cells * (1.0 + hw.conductance_sigma * noise)).clamp(min=0.0)
         pad = self.n_groups * self.group - rows
         cells = F.pad(cells, (0, pad))
@@ -97,12 +104,15 @@ class CrossbarSynapse:
             .contiguous()
         )
         self.n_slices = n_slices
-        self.slice_weight = torch.tensor([float(base**j) for j in range(n_slices)])
+        device = weight.device
+        self.slice_weight = torch.tensor(
+            [float(base**j) for j in range(n_slices)], dtype=weight.dtype, device=device
+        )
         self.scale = w_max / levels
         self.adc_levels = 2**hw.adc_bits - 1
         self.adc_range: torch.Tensor | None = None  # (2, S) after calibration
         self.calibrating = False
-        self._seen = torch.zeros(2, n_slices)
+        self._seen = torch.zeros(2, n_slices, dtype=weight.dtype, device=device)
 
     def start_calibration(self) -> None:
         self.calibrating = True
@@ -158,6 +168,9 @@ class CrossbarSynapse:
 
 
 def crossbar_synapses(weights: nn.ModuleList, hw: HardwarePoint) -> list[CrossbarSynapse]:
-    """One crossbar synapse per weight layer, with the same device seed for a given point."""
+    """One crossbar synapse per weight layer, with the same device seed for a given point.
+
+    The generator stays on the CPU whatever the layers' device (see the variation's note).
+    """
     gen = torch.Generator().manual_seed(hw.seed)
     return [CrossbarSynapse(layer, hw, gen) for layer in weights]

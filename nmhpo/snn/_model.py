@@ -152,6 +152,12 @@ class SpikingNet(nn.Module):
         )
         self.n_conv = len(arch.conv_channels)
         self.pool = nn.MaxPool2d(2)
+        # NOTE: the fused path needs beta and the threshold as Python numbers. Read once here
+        # (the buffers are fixed: neither is learnt), not from the buffers in every forward,
+        # where float() on a CUDA buffer would wait for the GPU once per layer and batch.
+        self._leaky_constants = [
+            (float(n.beta.clamp(0, 1)), float(n.threshold)) for n in self.neurons
+        ]
 
     @property
     def n_layers(self) -> int:
@@ -196,7 +202,8 @@ class SpikingNet(nn.Module):
         """
         syn = list(synapses) if synapses is not None else list(self.weights)
         steps_in, batch = x_seq.shape[0], x_seq.shape[1]
-        events = torch.zeros(num_steps, self.n_layers, dtype=torch.float64)
+        # Counted on the input's device and read by the caller once per pass: no GPU sync.
+        events = torch.zeros(num_steps, self.n_layers, dtype=torch.float64, device=x_seq.device)
         nz = (x_seq != 0).reshape(steps_in, -1).sum(dim=1).to(torch.float64)
         events[:, 0] = nz if steps_in > 1 else nz[0]
         h = self._shape_input(x_seq.reshape(steps_in * batch, *x_seq.shape[2:]))
@@ -207,7 +214,7 @@ class SpikingNet(nn.Module):
                 cur = cur.expand(num_steps, *cur.shape[1:])
             if i == len(self.neurons):  # non-spiking output integrator
                 return integrate_mean(cur, self.beta), events
-            spk = self._neuron_over_time(self.neurons[i], cur)
+            spk = self._neuron_over_time(i, cur)
             spk = self._after_neuron(i, spk.reshape(num_steps * batch, *spk.shape[2:]))
             if i + 1 < self.n_layers:
                 events[:, i + 1] = (
@@ -216,12 +223,14 @@ class SpikingNet(nn.Module):
             h = spk
         return spk.reshape(num_steps, batch, -1).mean(dim=0), events
 
-    def _neuron_over_time(self, neuron: nn.Module, cur: torch.Tensor) -> torch.Tensor:
+    def _neuron_over_time(self, i: int, cur: torch.Tensor) -> torch.Tensor:
+        neuron = self.neurons[i]
         if type(neuron) is snn.Leaky and self.surrogate in SURROGATES:
+            beta, threshold = self._leaky_constants[i]
             return leaky_over_time(
                 cur,
-                beta=float(neuron.beta.clamp(0, 1)),
-                threshold=float(neuron.threshold),
+                beta=beta,
+                threshold=threshold,
                 reset=neuron.reset_mechanism,
                 surrogate=self.surrogate,
                 slope=self.slope,

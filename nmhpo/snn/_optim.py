@@ -1,4 +1,4 @@
-"""Adam and SGD steps through PyTorch's fused CPU kernels, without ``torch.optim``.
+"""Adam and SGD steps through PyTorch's fused kernels, without ``torch.optim``.
 
 ``torch.optim.Optimizer`` imports ``torch._dynamo`` on first use: 1.2 s measured here, paid
 by every process that trains (each worker of a study, each `nmhpo run`), about as long as
@@ -6,6 +6,11 @@ six quickstart trainings. These classes call the kernels that ``torch.optim.Adam
 and ``torch.optim.SGD(fused=True)`` call, with the same state, so their steps are
 bit-identical (tests/snn/test_optim.py); they do only what the trainer needs (no weight decay,
 no AMSGrad, no parameter groups).
+
+The same kernels exist for CUDA tensors (``torch.utils._foreach_utils.
+_get_fused_kernels_supported_devices`` lists cpu and cuda, the devices ``fused=True`` accepts),
+so the classes are device-generic: state is made next to each parameter. Only the CPU path is
+tested here (no GPU in CI).
 """
 
 from __future__ import annotations
@@ -33,7 +38,9 @@ class FusedAdam:
         self.exp_avg_sqs = [
             torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params
         ]
-        self.steps = [torch.zeros((), dtype=torch.float32) for _ in self.params]
+        # The fused kernels want the step counts on the parameters' device (as
+        # torch.optim.Adam(fused=True) keeps them); a CPU step would not reach a CUDA kernel.
+        self.steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params]
 
     @torch.no_grad()
     def step(self) -> None:

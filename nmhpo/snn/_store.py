@@ -2,6 +2,10 @@
 
 Hardware knobs never change training, so every hardware point of a software point reuses one
 trained network, in this process and in other workers sharing the folder.
+
+Files hold CPU tensors and are read onto the CPU, whatever device trained the network: a model
+trained on a GPU serves a CPU worker and back (`TrainedModel.network` places it). The device is
+not part of the key: across devices a point's network differs by float rounding only.
 """
 
 from __future__ import annotations
@@ -79,7 +83,7 @@ class ModelStore:
             "arch": json.dumps(asdict(model.arch)),
             "params": json.dumps(model.params, default=str),
             "seed": model.seed,
-            "state": model.state,
+            "state": {k: v.detach().cpu() for k, v in model.state.items()},
             "train_time_s": model.train_time_s,
             "epochs_run": model.epochs_run,
             "final_loss": model.final_loss,

@@ -1,4 +1,16 @@
-"""Training of one software point, and its evaluation in float or on crossbars."""
+"""Training of one software point, and its evaluation in float or on crossbars.
+
+Both run on a torch device ("cpu", "cuda:0", ...). The task's arrays are moved there once per
+process (`_on_device`); the network is built on the CPU and moved, so a seed gives the same
+initial weights on every device; batch order comes from a CPU generator for the same reason.
+Nothing in the loops over time steps or batches reads a value back to the host: the loss and
+the divergence check are read once per epoch (a GPU waits for the host once per epoch).
+
+Reproducibility: the same seed on the same device gives the same network and metrics (on a
+GPU, as far as cuDNN's and atomics' ordering allow). Across devices the initial weights, the
+batch order and the crossbar's variation agree, but float rounding differs, so trained
+networks and metrics agree only approximately.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +42,8 @@ DIVERGED_LOSS = 1e4
 EVAL_BATCH = 1024
 #: Training samples used to calibrate the ADC ranges of crossbar-aware inference.
 CALIBRATION_SAMPLES = 256
+#: Task data moved to a device, kept per (task data, device): moved once per process.
+_DEVICE_DATA_KEEP = 4
 
 
 def architecture(data: TaskData, params: dict[str, Any]) -> Architecture:
@@ -73,13 +87,23 @@ class TrainedModel:
     history: list[float] = field(default_factory=list)  # validation loss per epoch
     _net: SpikingNet | None = field(default=None, repr=False)
 
-    def network(self) -> SpikingNet:
-        if self._net is None:
+    def network(self, device: str = "cpu") -> SpikingNet:
+        """The network in eval mode on ``device``, built once per device in a row.
+
+        ``state`` holds CPU tensors (what the model cache stores), so a network trained on a
+        GPU is served to a CPU worker and back.
+        """
+        if self._net is None or str(next(self._net.parameters()).device) != _canonical(device):
             net = build_network(self.arch, self.params)
             net.load_state_dict(self.state)
             net.eval()
-            self._net = net
+            self._net = net.to(device)
         return self._net
+
+
+def _canonical(device: str) -> str:
+    """How torch prints ``device`` ("cuda" -> "cuda:0"), to compare with a tensor's device."""
+    return "cuda:0" if device == "cuda" else device
 
 
 @dataclass(frozen=True)
@@ -101,36 +125,73 @@ def _targets(y: np.ndarray, data: TaskData) -> torch.Tensor:
     return torch.from_numpy(y).long() if data.kind == "classification" else torch.from_numpy(y)
 
 
+#: (id(data), device) -> (data, its splits as tensors on device); the data is held so that its
+#: id is not reused while the entry lives.
+_device_data: dict[tuple[int, str], tuple[TaskData, dict[str, torch.Tensor]]] = {}
+
+
+def _on_device(data: TaskData, device: str) -> dict[str, torch.Tensor]:
+    """The task's splits (x_train, y_train, x_val, ...) as tensors on ``device``, moved once
+    per process and device. On the CPU they share the arrays' memory (no copy)."""
+    key = (id(data), device)
+    if key not in _device_data:
+        tensors: dict[str, torch.Tensor] = {}
+        for split in ("train", "val", "test"):
+            tensors[f"x_{split}"] = torch.from_numpy(getattr(data, f"x_{split}")).to(device)
+            tensors[f"y_{split}"] = _targets(getattr(data, f"y_{split}"), data).to(device)
+        _device_data[key] = (data, tensors)
+        while len(_device_data) > _DEVICE_DATA_KEEP:
+            _device_data.pop(next(iter(_device_data)))
+    return _device_data[key][1]
+
+
+def _generator(
+    device: torch.device, seed: int, cpu: torch.Generator | None = None
+) -> torch.Generator:
+    """A generator on ``device`` seeded with ``seed``; on the CPU, ``cpu`` itself when given
+    (one stream for batch order and encoding, as before devices existed: same numbers)."""
+    if device.type == "cpu":
+        return cpu if cpu is not None else torch.Generator().manual_seed(seed)
+    return torch.Generator(device=device).manual_seed(seed)
+
+
 def _run(
     net: SpikingNet,
-    x: np.ndarray,
+    x: torch.Tensor,
     params: dict[str, Any],
     gen: torch.Generator,
     synapses: Any = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inference in large batches; returns outputs (N, n_out) and events (T, n_layers)."""
+    """Inference in large batches on ``x``'s device; returns outputs (N, n_out) and events
+    (T, n_layers), both still on that device."""
     steps = int(params["num_steps"])
-    outs, events = [], torch.zeros(steps, net.n_layers, dtype=torch.float64)
+    outs = []
+    events = torch.zeros(steps, net.n_layers, dtype=torch.float64, device=x.device)
     with torch.inference_mode():
         for first in range(0, len(x), EVAL_BATCH):
-            xb = torch.from_numpy(x[first : first + EVAL_BATCH])
+            xb = x[first : first + EVAL_BATCH]
             out, ev = net(encode(xb, params["encoding"], steps, gen), steps, synapses)
             outs.append(out)
             events += ev
     return torch.cat(outs), events
 
 
-def train(data: TaskData, params: dict[str, Any], seed: int) -> TrainedModel:
+def train(
+    data: TaskData, params: dict[str, Any], seed: int, *, device: str = "cpu"
+) -> TrainedModel:
     """Train the network of ``params`` on ``data`` (Adam or SGD, early stopping on the
-    validation loss when ``patience`` > 0).
+    validation loss when ``patience`` > 0), on ``device``.
 
     Raises:
-        TrialFailedError: the loss became NaN, infinite or absurdly large (a diverging run).
+        TrialFailedError: the loss became NaN, infinite or absurdly large (a diverging run);
+            checked at the end of each epoch, where the loss is read anyway.
     """
     torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)  # batch order: on the CPU for every device
     arch = architecture(data, params)
-    net = build_network(arch, params)
+    net = build_network(arch, params).to(device)  # initialised on the CPU, then moved
+    where = next(net.parameters()).device
+    draw = _generator(where, seed, gen)  # the encoding's randomness, on the device
     lr = float(params["lr"])
     optimizer: FusedAdam | FusedSGD
     if params["optimizer"] == "sgd":
@@ -138,9 +199,8 @@ def train(data: TaskData, params: dict[str, Any], seed: int) -> TrainedModel:
     else:
         optimizer = FusedAdam(net.parameters(), lr=lr)
     loss_fn = _loss_fn(data)
-    x_train = torch.from_numpy(data.x_train)
-    y_train = _targets(data.y_train, data)
-    y_val = _targets(data.y_val, data)
+    tensors = _on_device(data, device)
+    x_train, y_train, y_val = tensors["x_train"], tensors["y_train"], tensors["y_val"]
     batch, epochs = int(params["batch_size"]), int(params["epochs"])
     steps, patience = int(params["num_steps"]), int(params["patience"])
     best_state, best_val, history, stale = None, math.inf, [], 0
@@ -149,27 +209,30 @@ def train(data: TaskData, params: dict[str, Any], seed: int) -> TrainedModel:
     try:
         for epoch in range(1, epochs + 1):
             net.train()
-            order = torch.randperm(len(x_train), generator=gen)
-            total = 0.0
+            order = torch.randperm(len(x_train), generator=gen).to(where)
+            # Summed on the device in float64 (as Python floats were): read once per epoch.
+            total = torch.zeros((), dtype=torch.float64, device=where)
+            worst = torch.zeros((), device=where)
             for first in range(0, len(order), batch):
                 idx = order[first : first + batch]
-                out, _ = net(encode(x_train[idx], params["encoding"], steps, gen), steps)
+                out, _ = net(encode(x_train[idx], params["encoding"], steps, draw), steps)
                 loss = loss_fn(out, y_train[idx])
-                batch_loss = float(loss.detach())
-                if not math.isfinite(batch_loss) or batch_loss > DIVERGED_LOSS:
-                    raise TrialFailedError(
-                        f"training diverged: loss is {batch_loss:.3g} in epoch {epoch} "
-                        f"(lr={lr:.3g})"
-                    )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                total += batch_loss * len(idx)
-            loss_value = total / len(order)
+                detached = loss.detach()
+                worst = torch.maximum(worst, detached)  # NaN propagates
+                total += detached.double() * len(idx)
+            worst_loss = float(worst)
+            if not math.isfinite(worst_loss) or worst_loss > DIVERGED_LOSS:
+                raise TrialFailedError(
+                    f"training diverged: loss is {worst_loss:.3g} in epoch {epoch} (lr={lr:.3g})"
+                )
+            loss_value = float(total) / len(order)
             logger.debug("epoch %d loss %.4f", epoch, loss_value)
             if patience > 0:
                 net.eval()
-                out, _ = _run(net, data.x_val, params, gen)
+                out, _ = _run(net, tensors["x_val"], params, draw)
                 val = float(loss_fn(out, y_val))
                 history.append(val)
                 if val < best_val - 1e-6:
@@ -188,7 +251,8 @@ def train(data: TaskData, params: dict[str, Any], seed: int) -> TrainedModel:
         arch=arch,
         params=dict(params),
         seed=seed,
-        state={k: v.detach().clone() for k, v in net.state_dict().items()},
+        # CPU tensors whatever the device: what the model cache stores and any worker reads.
+        state={k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()},
         train_time_s=time.perf_counter() - start,
         epochs_run=epoch,
         final_loss=loss_value,
@@ -202,35 +266,38 @@ def evaluate(
     hardware: HardwarePoint | None = None,
     *,
     split: str = "val",
+    device: str = "cpu",
 ) -> EvalResult:
-    """Score the trained network on a split, in float or on crossbars (``hardware``).
+    """Score the trained network on a split, in float or on crossbars (``hardware``), on
+    ``device``.
 
     The input encoding's randomness is seeded from the model seed, so the same model on the
-    same hardware point gives the same numbers in every trial and worker.
+    same hardware point and device gives the same numbers in every trial and worker.
     """
     start = time.perf_counter()
     params = model.params
-    net = model.network()
-    gen = torch.Generator().manual_seed(model.seed + 1)
+    net = model.network(device)
+    tensors = _on_device(data, device)
+    gen = _generator(next(net.parameters()).device, model.seed + 1)
     synapses = None
     try:
         if hardware is not None:
             synapses = crossbar_synapses(net.weights, hardware)
             for s in synapses:
                 s.start_calibration()
-            _run(net, data.x_train[:CALIBRATION_SAMPLES], params, gen, synapses)
+            _run(net, tensors["x_train"][:CALIBRATION_SAMPLES], params, gen, synapses)
             for s in synapses:
                 s.finish_calibration()
-        x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
+        x, y = tensors[f"x_{split}"], getattr(data, f"y_{split}")
         out, events = _run(net, x, params, gen, synapses)
     finally:
         snn.SpikingNeuron.init()
     if data.kind == "classification":
-        metrics = data.metrics(y, out.argmax(dim=1).numpy())
+        metrics = data.metrics(y, out.argmax(dim=1).cpu().numpy())
     else:
-        metrics = data.metrics(y, out.numpy())
+        metrics = data.metrics(y, out.cpu().numpy())
     fan_in = np.array([ci * d * d for ci, _, _, d, _ in model.arch.crossbar_layers()], float)
-    per_step = events.numpy() / (fan_in * len(x))
+    per_step = events.cpu().numpy() / (fan_in * len(x))
     return EvalResult(
         metrics=metrics,
         activity=[float(a) for a in np.clip(per_step.mean(axis=0), 0.0, 1.0)],
