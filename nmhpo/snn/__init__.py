@@ -5,7 +5,14 @@ from nmhpo.snn._encode import encode
 from nmhpo.snn._hardware import CrossbarSynapse, HardwarePoint, crossbar_synapses
 from nmhpo.snn._model import Architecture, SpikingNet, make_surrogate
 from nmhpo.snn._store import ModelStore, model_key
-from nmhpo.snn._train import EvalResult, TrainedModel, architecture, evaluate, train
+from nmhpo.snn._train import (
+    EvalResult,
+    TrainedModel,
+    Training,
+    architecture,
+    evaluate,
+    train,
+)
 
 __all__ = [
     "Architecture",
@@ -15,6 +22,7 @@ __all__ = [
     "ModelStore",
     "SpikingNet",
     "TrainedModel",
+    "Training",
     "architecture",
     "crossbar_synapses",
     "encode",

@@ -69,6 +69,19 @@ class FusedAdam:
         for p in self.params:
             p.grad = None
 
+    def state_dict(self) -> dict[str, list[torch.Tensor]]:
+        """CPU copies of the moments and step counts: what a training checkpoint resumes."""
+        return {
+            "exp_avgs": [t.detach().cpu().clone() for t in self.exp_avgs],
+            "exp_avg_sqs": [t.detach().cpu().clone() for t in self.exp_avg_sqs],
+            "steps": [t.detach().cpu().clone() for t in self.steps],
+        }
+
+    def load_state_dict(self, state: dict[str, list[torch.Tensor]]) -> None:
+        for name in ("exp_avgs", "exp_avg_sqs", "steps"):
+            for mine, saved in zip(getattr(self, name), state[name], strict=True):
+                mine.copy_(saved)
+
 
 class FusedSGD:
     """``torch.optim.SGD(params, lr, momentum, fused=True)``, step and zero_grad only."""
@@ -103,3 +116,13 @@ class FusedSGD:
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:
             p.grad = None
+
+    def state_dict(self) -> dict[str, list[torch.Tensor | None]]:
+        """CPU copies of the momentum buffers (None before the first step)."""
+        return {"buffers": [None if b is None else b.detach().cpu().clone() for b in self.buffers]}
+
+    def load_state_dict(self, state: dict[str, list[torch.Tensor | None]]) -> None:
+        self.buffers = [
+            None if b is None else b.to(p.device, copy=True)
+            for p, b in zip(self.params, state["buffers"], strict=True)
+        ]

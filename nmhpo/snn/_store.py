@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import pickle
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -78,7 +79,6 @@ class ModelStore:
     def save(self, key: str, model: TrainedModel) -> None:
         """Write atomically (temporary file + rename): a concurrent reader sees the whole
         file or none, and two workers training the same point both leave a valid file."""
-        self.root.mkdir(parents=True, exist_ok=True)
         blob = {
             "arch": json.dumps(asdict(model.arch)),
             "params": json.dumps(model.params, default=str),
@@ -89,15 +89,56 @@ class ModelStore:
             "final_loss": model.final_loss,
             "history": torch.tensor(model.history, dtype=torch.float64),
         }
-        fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".pt.tmp")
+        self._write(self.path(key), blob)
+        self._remember(key, model)
+
+    # --- checkpoints: a point's training stopped at a rung of a multi-fidelity study -------
+
+    def checkpoint_path(self, key: str, epoch: int) -> Path:
+        return self.root / f"{key}.epoch{epoch}.ckpt"
+
+    def checkpoint_epochs(self, key: str) -> list[int]:
+        """Epochs at which ``key``'s training has a checkpoint, ascending."""
+        if not self.root.is_dir():
+            return []
+        out = []
+        for path in self.root.glob(f"{key}.epoch*.ckpt"):
+            tail = path.name[len(key) + len(".epoch") : -len(".ckpt")]
+            if tail.isdigit():
+                out.append(int(tail))
+        return sorted(out)
+
+    def load_checkpoint(self, key: str, epoch: int) -> dict[str, Any] | None:
+        """The checkpoint of ``key`` at ``epoch``, or None (missing or unreadable: a
+        checkpoint only saves time, so a bad one means training from an earlier one)."""
+        path = self.checkpoint_path(key, epoch)
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            return None
+        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+            logger.warning("checkpoint %s is unreadable (%s); ignoring it", path, exc)
+            return None
+
+    def save_checkpoint(self, key: str, epoch: int, checkpoint: dict[str, Any]) -> None:
+        self._write(self.checkpoint_path(key, epoch), checkpoint)
+
+    def drop_checkpoints(self, key: str) -> None:
+        """Once the whole training is stored, its checkpoints serve nothing."""
+        for epoch in self.checkpoint_epochs(key):
+            self.checkpoint_path(key, epoch).unlink(missing_ok=True)
+
+    def _write(self, path: Path, blob: dict[str, Any]) -> None:
+        """Atomically (temporary file + rename), for concurrent readers and writers."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
                 torch.save(blob, fh)
-            os.replace(tmp, self.path(key))
+            os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        self._remember(key, model)
 
     def _remember(self, key: str, model: TrainedModel) -> None:
         self._memory[key] = model

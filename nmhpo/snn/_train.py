@@ -176,88 +176,176 @@ def _run(
     return torch.cat(outs), events
 
 
+class Training:
+    """One software point's training, advanced epoch by epoch.
+
+    A multi-fidelity study scores the network at chosen epochs (rungs) and may stop it there;
+    `checkpoint` holds everything needed to go on later (weights, optimizer moments, the
+    batch-order and encoding generators, early-stopping state), so a stopped point that comes
+    back resumes where it stopped and ends bit-identical to an uninterrupted run.
+    """
+
+    def __init__(
+        self,
+        data: TaskData,
+        params: dict[str, Any],
+        seed: int,
+        *,
+        device: str = "cpu",
+        checkpoint: dict[str, Any] | None = None,
+    ) -> None:
+        torch.manual_seed(seed)
+        self.data, self.params, self.seed, self.device = data, dict(params), seed, device
+        self.gen = torch.Generator().manual_seed(seed)  # batch order: on the CPU for every device
+        self.arch = architecture(data, params)
+        self.net = build_network(self.arch, params).to(device)  # initialised on the CPU, moved
+        self.where = next(self.net.parameters()).device
+        self.draw = _generator(self.where, seed, self.gen)  # the encoding's randomness
+        lr = float(params["lr"])
+        self.optimizer: FusedAdam | FusedSGD
+        if params["optimizer"] == "sgd":
+            self.optimizer = FusedSGD(self.net.parameters(), lr=lr, momentum=0.9)
+        else:
+            self.optimizer = FusedAdam(self.net.parameters(), lr=lr)
+        self.epochs = int(params["epochs"])
+        self.epoch = 0
+        self.stopped_early = False
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.best_val = math.inf
+        self.stale = 0
+        self.history: list[float] = []
+        self.train_time_s = 0.0
+        self.loss_value = math.nan
+        if checkpoint is not None:
+            self._restore(checkpoint)
+
+    @property
+    def done(self) -> bool:
+        """Trained to its last epoch, or stopped by early stopping."""
+        return self.stopped_early or self.epoch >= self.epochs
+
+    def advance(self, to_epoch: int) -> None:
+        """Train up to epoch ``to_epoch`` (at most the point's epochs).
+
+        Raises:
+            TrialFailedError: the loss became NaN, infinite or absurdly large (a diverging
+                run); checked at the end of each epoch, where the loss is read anyway.
+        """
+        start = time.perf_counter()
+        try:
+            while self.epoch < min(to_epoch, self.epochs) and not self.stopped_early:
+                self._one_epoch()
+        finally:
+            # snnTorch keeps every neuron ever built in a class-level list (snntorch#328);
+            # clearing it after each stretch of training keeps a long study's memory flat.
+            snn.SpikingNeuron.init()
+            self.train_time_s += time.perf_counter() - start
+
+    def _one_epoch(self) -> None:
+        params, net, loss_fn = self.params, self.net, _loss_fn(self.data)
+        tensors = _on_device(self.data, self.device)
+        x_train, y_train = tensors["x_train"], tensors["y_train"]
+        batch, steps = int(params["batch_size"]), int(params["num_steps"])
+        self.epoch += 1
+        net.train()
+        order = torch.randperm(len(x_train), generator=self.gen).to(self.where)
+        # Summed on the device in float64 (as Python floats were): read once per epoch.
+        total = torch.zeros((), dtype=torch.float64, device=self.where)
+        worst = torch.zeros((), device=self.where)
+        for first in range(0, len(order), batch):
+            idx = order[first : first + batch]
+            out, _ = net(encode(x_train[idx], params["encoding"], steps, self.draw), steps)
+            loss = loss_fn(out, y_train[idx])
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            detached = loss.detach()
+            worst = torch.maximum(worst, detached)  # NaN propagates
+            total += detached.double() * len(idx)
+        worst_loss = float(worst)
+        if not math.isfinite(worst_loss) or worst_loss > DIVERGED_LOSS:
+            raise TrialFailedError(
+                f"training diverged: loss is {worst_loss:.3g} in epoch {self.epoch} "
+                f"(lr={float(params['lr']):.3g})"
+            )
+        self.loss_value = float(total) / len(order)
+        logger.debug("epoch %d loss %.4f", self.epoch, self.loss_value)
+        if int(params["patience"]) > 0:
+            net.eval()
+            out, _ = _run(net, tensors["x_val"], params, self.draw)
+            val = float(loss_fn(out, tensors["y_val"]))
+            self.history.append(val)
+            if val < self.best_val - 1e-6:
+                self.best_val, self.stale = val, 0
+                self.best_state = copy.deepcopy(net.state_dict())
+            else:
+                self.stale += 1
+                self.stopped_early = self.stale >= int(params["patience"])
+
+    def model(self) -> TrainedModel:
+        """The network a stop now would give (the best epoch's under early stopping), with
+        CPU tensors whatever the device: what the model cache stores and any worker reads."""
+        state = self.best_state if self.best_state is not None else self.net.state_dict()
+        return TrainedModel(
+            arch=self.arch,
+            params=dict(self.params),
+            seed=self.seed,
+            state={k: v.detach().to("cpu", copy=True) for k, v in state.items()},
+            train_time_s=self.train_time_s,
+            epochs_run=self.epoch,
+            final_loss=self.loss_value,
+            history=list(self.history),
+        )
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Everything `Training(..., checkpoint=)` needs to go on from here; CPU tensors and
+        plain values only (the model cache loads it with ``weights_only=True``)."""
+
+        def cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
+
+        return {
+            "epoch": self.epoch,
+            "stopped_early": self.stopped_early,
+            "net": cpu(self.net.state_dict()),
+            "optimizer": self.optimizer.state_dict(),
+            "gen": self.gen.get_state(),
+            "draw": None if self.draw is self.gen else self.draw.get_state().cpu(),
+            "best_state": None if self.best_state is None else cpu(self.best_state),
+            "best_val": self.best_val,
+            "stale": self.stale,
+            "history": list(self.history),
+            "train_time_s": self.train_time_s,
+            "loss_value": self.loss_value,
+        }
+
+    def _restore(self, ckpt: dict[str, Any]) -> None:
+        self.net.load_state_dict(ckpt["net"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])  # type: ignore[arg-type]
+        self.gen.set_state(ckpt["gen"])
+        if ckpt["draw"] is not None and self.draw is not self.gen:
+            self.draw.set_state(ckpt["draw"])
+        best = ckpt["best_state"]
+        self.best_state = None if best is None else {k: v.to(self.where) for k, v in best.items()}
+        self.epoch, self.stopped_early = int(ckpt["epoch"]), bool(ckpt["stopped_early"])
+        self.best_val, self.stale = float(ckpt["best_val"]), int(ckpt["stale"])
+        self.history = [float(v) for v in ckpt["history"]]
+        self.train_time_s = float(ckpt["train_time_s"])
+        self.loss_value = float(ckpt["loss_value"])
+
+
 def train(
     data: TaskData, params: dict[str, Any], seed: int, *, device: str = "cpu"
 ) -> TrainedModel:
     """Train the network of ``params`` on ``data`` (Adam or SGD, early stopping on the
-    validation loss when ``patience`` > 0), on ``device``.
+    validation loss when ``patience`` > 0), on ``device``, to its last epoch.
 
     Raises:
-        TrialFailedError: the loss became NaN, infinite or absurdly large (a diverging run);
-            checked at the end of each epoch, where the loss is read anyway.
+        TrialFailedError: the training diverged (see `Training.advance`).
     """
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)  # batch order: on the CPU for every device
-    arch = architecture(data, params)
-    net = build_network(arch, params).to(device)  # initialised on the CPU, then moved
-    where = next(net.parameters()).device
-    draw = _generator(where, seed, gen)  # the encoding's randomness, on the device
-    lr = float(params["lr"])
-    optimizer: FusedAdam | FusedSGD
-    if params["optimizer"] == "sgd":
-        optimizer = FusedSGD(net.parameters(), lr=lr, momentum=0.9)
-    else:
-        optimizer = FusedAdam(net.parameters(), lr=lr)
-    loss_fn = _loss_fn(data)
-    tensors = _on_device(data, device)
-    x_train, y_train, y_val = tensors["x_train"], tensors["y_train"], tensors["y_val"]
-    batch, epochs = int(params["batch_size"]), int(params["epochs"])
-    steps, patience = int(params["num_steps"]), int(params["patience"])
-    best_state, best_val, history, stale = None, math.inf, [], 0
-    start = time.perf_counter()
-    loss_value, epoch = math.nan, 0
-    try:
-        for epoch in range(1, epochs + 1):
-            net.train()
-            order = torch.randperm(len(x_train), generator=gen).to(where)
-            # Summed on the device in float64 (as Python floats were): read once per epoch.
-            total = torch.zeros((), dtype=torch.float64, device=where)
-            worst = torch.zeros((), device=where)
-            for first in range(0, len(order), batch):
-                idx = order[first : first + batch]
-                out, _ = net(encode(x_train[idx], params["encoding"], steps, draw), steps)
-                loss = loss_fn(out, y_train[idx])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                detached = loss.detach()
-                worst = torch.maximum(worst, detached)  # NaN propagates
-                total += detached.double() * len(idx)
-            worst_loss = float(worst)
-            if not math.isfinite(worst_loss) or worst_loss > DIVERGED_LOSS:
-                raise TrialFailedError(
-                    f"training diverged: loss is {worst_loss:.3g} in epoch {epoch} (lr={lr:.3g})"
-                )
-            loss_value = float(total) / len(order)
-            logger.debug("epoch %d loss %.4f", epoch, loss_value)
-            if patience > 0:
-                net.eval()
-                out, _ = _run(net, tensors["x_val"], params, draw)
-                val = float(loss_fn(out, y_val))
-                history.append(val)
-                if val < best_val - 1e-6:
-                    best_val, best_state, stale = val, copy.deepcopy(net.state_dict()), 0
-                else:
-                    stale += 1
-                    if stale >= patience:
-                        break
-    finally:
-        # snnTorch keeps every neuron ever built in a class-level list (snntorch#328);
-        # clearing it after each trial keeps a long study's memory flat.
-        snn.SpikingNeuron.init()
-    if best_state is not None:
-        net.load_state_dict(best_state)
-    return TrainedModel(
-        arch=arch,
-        params=dict(params),
-        seed=seed,
-        # CPU tensors whatever the device: what the model cache stores and any worker reads.
-        state={k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()},
-        train_time_s=time.perf_counter() - start,
-        epochs_run=epoch,
-        final_loss=loss_value,
-        history=history,
-    )
+    training = Training(data, params, seed, device=device)
+    training.advance(training.epochs)
+    return training.model()
 
 
 def evaluate(
