@@ -444,6 +444,54 @@ def compare_studies(
     )
 
 
+@dataclass(frozen=True)
+class PruningSummary:
+    """What stopping trials early did in a study: how many, where, what they cost and saved.
+
+    ``cpu_s_saved_est`` extrapolates each stopped trial's CPU seconds per trained epoch to the
+    epochs it did not train (an estimate: a trial that went on might have stopped early by
+    patience). ``rung_eval_s`` is what scoring at rungs cost, in every trial that reached one.
+    """
+
+    n_stopped: int
+    stopped_at: Mapping[int, int]  # epoch -> trials stopped there
+    epochs_saved: int
+    cpu_s_saved_est: float
+    cpu_s_stopped: float  # CPU seconds the stopped trials used
+    n_rung_evaluations: int
+    rung_eval_s: float
+    n_resumed: int  # completed trials that resumed a stopped point's checkpoint
+    epochs_resumed: int
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["stopped_at"] = {str(k): v for k, v in self.stopped_at.items()}
+        return out
+
+
+def pruning_summary(study: optuna.Study) -> PruningSummary | None:
+    """The study's `PruningSummary`, or None when no trial was scored at a rung."""
+    recs = records(study)
+    if not any(r.rungs for r in recs):
+        return None
+    stopped = [r.pruned for r in recs if r.pruned is not None]
+    at: dict[int, int] = {}
+    for p in stopped:
+        at[p.epoch] = at.get(p.epoch, 0) + 1
+    resumed = [r.result.run.resumed_epochs for r in recs if r.result is not None]
+    return PruningSummary(
+        n_stopped=len(stopped),
+        stopped_at=dict(sorted(at.items())),
+        epochs_saved=sum(p.epochs_saved for p in stopped),
+        cpu_s_saved_est=float(sum(p.cpu_s_saved_est for p in stopped)),
+        cpu_s_stopped=float(sum(p.cpu_s for p in stopped)),
+        n_rung_evaluations=sum(len(r.rungs) for r in recs),
+        rung_eval_s=float(sum(v.get("eval_s", 0.0) for r in recs for v in r.rungs.values())),
+        n_resumed=sum(e > 0 for e in resumed),
+        epochs_resumed=int(sum(resumed)),
+    )
+
+
 # --- importance -------------------------------------------------------------------------------
 
 

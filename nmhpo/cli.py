@@ -336,7 +336,9 @@ def _run_with_progress(cfg: Any, timeout: float | None, workers: int) -> None:
             raise typer.Exit(130) from None
     out.print(
         f"study {summary.study_name!r}: {summary.n_complete}/{summary.n_target} trials complete "
-        f"({summary.n_new} run now, {summary.n_failed_new} failed) in "
+        f"({summary.n_new} run now, "
+        + (f"{summary.n_pruned_new} stopped early, " if summary.n_pruned_new else "")
+        + f"{summary.n_failed_new} failed) in "
         f"{summary.wall_time_s:.1f} s; storage {summary.storage}",
         highlight=False,
     )
@@ -387,7 +389,11 @@ def worker(
 
 def _trial_line(trial: FrozenTrial, cfg: Any) -> str:
     if trial.values is None:
-        reason = str(trial.user_attrs.get("fail_reason", trial.state.name))
+        reason = str(
+            trial.user_attrs.get("fail_reason")
+            or trial.user_attrs.get("pruned.reason")
+            or trial.state.name
+        )
         return f"trial {trial.number} {trial.state.name.lower()}: {reason[:60]}"
     values = ", ".join(
         f"{o.name}={v:.4g}" for o, v in zip(cfg.study.objectives, trial.values, strict=True)
@@ -447,6 +453,15 @@ def report(
         + (f", {result.n_feasible} feasible" if result.constrained else ""),
         highlight=False,
     )
+    if result.pruning is not None:
+        p = result.pruning
+        where = ", ".join(f"{n} at epoch {e}" for e, n in p.stopped_at.items()) or "none"
+        out.print(
+            f"stopped early: {p.n_stopped} trials ({where}); {p.epochs_saved} epochs and about "
+            f"{p.cpu_s_saved_est:.0f} CPU s saved, {p.cpu_s_stopped:.0f} CPU s spent on them; "
+            f"{p.n_rung_evaluations} rung evaluations cost {p.rung_eval_s:.1f} s",
+            highlight=False,
+        )
     out.print(_pareto_table(result.pareto, result.objective_names, result.directions))
     for path in result.files:
         out.print(f"wrote {path}", highlight=False)

@@ -64,6 +64,25 @@ class Objective(BaseModel):
         return METRICS[self.name].direction
 
 
+class PruningSection(BaseModel):
+    """[study.pruning]: where the rungs are and how many trials go on past each.
+
+    Rungs are at ``min_epochs * reduction_factor**k`` epochs, below a trial's own epochs. At a
+    rung a trial goes on when it is on the non-dominated front of the trials that reached that
+    rung, or among the best ``ceil(n / reduction_factor)`` of them by non-dominated rank and
+    crowding; with fewer than ``min_trials`` there, it always goes on.
+    """
+
+    model_config = _STRICT
+    min_epochs: int = Field(default=1, ge=1)
+    reduction_factor: float = Field(default=3.0, gt=1.0, le=100.0)
+    min_trials: int = Field(default=3, ge=1)
+    #: Show each stopped trial to the sampler as a completed one whose values are those of
+    #: its last rung (pessimistic for a measure that improves with training), instead of
+    #: hiding it (GP, NSGA-II) or filing it as bad whatever it measured (TPE).
+    learn_from_stopped: bool = True
+
+
 class StudySection(BaseModel):
     model_config = _STRICT
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=120)
@@ -87,6 +106,11 @@ class StudySection(BaseModel):
     #: "cuda" (worker i on GPU i mod G) or "cuda:N". Not part of the study's identity: a study
     #: may be resumed on another machine; results then agree to within float rounding only.
     device: str = "auto"
+    #: "asha": stop trials dominated at a rung (asynchronous successive halving by
+    #: non-dominated rank); "none": every trial trains to its last epoch. Not part of the
+    #: study's identity: a study may be resumed with or without it.
+    pruner: Literal["none", "asha"] = "none"
+    pruning: PruningSection = Field(default_factory=PruningSection)
 
     @field_validator("device")
     @classmethod
@@ -529,6 +553,11 @@ def _semantic_problem(cfg: StudyConfig) -> str | None:
         if obj.name in seen:
             return f"study.objectives[{i}].name: {obj.name!r} is listed twice"
         seen.add(obj.name)
+    if cfg.study.pruner != "none" and cfg.study.sampler == "grid":
+        return (
+            "study.pruner: a grid search evaluates every point in full; "
+            'use pruner = "none" or another sampler'
+        )
     for i, text in enumerate(cfg.study.constraints):
         try:
             parse_constraint(text, allowed)

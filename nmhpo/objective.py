@@ -8,7 +8,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
@@ -20,14 +20,15 @@ from nmhpo import __version__
 from nmhpo.config import StudyConfig
 from nmhpo.crossbar import KNOBS, Layer, Network, evaluate
 from nmhpo.grid import skip_if_grid_point_taken
-from nmhpo.record import DETAIL_KEY, Breakdown, Point, RunInfo, TrialResult
+from nmhpo.multifidelity import decide_for_trial, rung_attrs, rung_epochs
+from nmhpo.record import DETAIL_KEY, Breakdown, Point, Pruned, RunInfo, TrialResult
 from nmhpo.space import suggest
 from nmhpo.tasks import TaskData, prepare
 
 if TYPE_CHECKING:
     import optuna
 
-    from nmhpo.snn import ModelStore
+    from nmhpo.snn import ModelStore, TrainedModel, Training
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +98,8 @@ def evaluate_point(
     store: ModelStore | None = None,
     *,
     device: str | None = None,
+    rungs: Sequence[int] = (),
+    on_rung: Callable[[int, TrialResult], None] | None = None,
 ) -> TrialResult:
     """Every metric of one point: the mean over [study].repeats training seeds (the objective
     uses the means; their standard deviations are stored as ``std.<metric>``).
@@ -104,15 +107,27 @@ def evaluate_point(
     Args:
         device: the torch device to train and infer on; default: [study].device resolved as
             for worker 0.
+        rungs: epochs at which the point is scored part-way through its training (all
+            repeats advanced together) and ``on_rung(epoch, result)`` is called; it may raise
+            (e.g. ``optuna.TrialPruned``) to stop the point there. Skipped when the point's
+            networks are already trained: stopping them would save nothing.
     """
     if device is None:
         from nmhpo.devices import device_for
 
         device = device_for(cfg.study.device, 0)
-    runs = [
-        _evaluate_once(cfg, software, hardware, store, repeat, device)
-        for repeat in range(cfg.study.repeats)
-    ]
+    runs = [_Repeat(cfg, software, store, repeat, device) for repeat in range(cfg.study.repeats)]
+    if on_rung is not None and not any(r.cached for r in runs):
+        for epoch in rungs:
+            for r in runs:
+                r.advance(epoch)
+            if all(r.done for r in runs):
+                break  # early stopping ended them all: the rung would score the final networks
+            on_rung(epoch, _mean([_score(cfg, r, r.current(), hardware, device) for r in runs]))
+    return _mean([_score(cfg, r, r.finish(), hardware, device) for r in runs])
+
+
+def _mean(runs: list[TrialResult]) -> TrialResult:
     if len(runs) == 1:
         return runs[0]
     first = runs[0]
@@ -134,29 +149,110 @@ def evaluate_point(
     return replace(first, metrics=mean, metrics_std=std, run=run, repeats=repeats)
 
 
-def _evaluate_once(
+class _Repeat:
+    """One training seed of a point: its network from the train-once cache, or its training,
+    advanced rung by rung in a study that prunes.
+
+    At each rung the training is checkpointed in the cache, so that a point stopped there (or
+    a trial killed after it) resumes from the checkpoint when it comes back (with another
+    hardware point, or as the killed trial's re-run) instead of training from zero.
+    """
+
+    def __init__(
+        self,
+        cfg: StudyConfig,
+        software: dict[str, Any],
+        store: ModelStore | None,
+        repeat: int,
+        device: str,
+    ) -> None:
+        from nmhpo.snn import model_key  # torch loads only for real trials
+
+        self.cfg, self.software, self.store, self.device = cfg, software, store, device
+        self.seed = (training_seed(cfg.study.seed, software) + repeat) % 2**32
+        self.key = model_key(task_identity(cfg), software, self.seed)
+        self.model: TrainedModel | None = store.load(self.key) if store is not None else None
+        self.cached = self.model is not None
+        self.training: Training | None = None
+        self.resumed_epochs = 0
+        self.trained_s = 0.0  # training time spent in this trial
+
+    @property
+    def done(self) -> bool:
+        return self.model is not None or (self.training is not None and self.training.done)
+
+    def advance(self, epoch: int) -> None:
+        if self.model is not None:
+            return
+        resumed = self._checkpoint_after(self.training.epoch if self.training else 0, epoch)
+        if resumed is not None:
+            self.training = resumed
+        elif self.training is None:
+            from nmhpo.snn import Training
+
+            self.training = Training(
+                task_data(self.cfg), self.software, self.seed, device=self.device
+            )
+        before = self.training.train_time_s
+        self.training.advance(epoch)
+        self.trained_s += self.training.train_time_s - before
+        if self.store is not None and not self.training.done and epoch > self.resumed_epochs:
+            self.store.save_checkpoint(self.key, epoch, self.training.checkpoint())
+
+    def _checkpoint_after(self, current: int, epoch: int) -> Training | None:
+        """The training from this point's latest checkpoint in (current, epoch], if any:
+        those epochs were trained by an earlier trial of the point (stopped at a rung, or
+        killed after one)."""
+        from nmhpo.snn import Training
+
+        if self.store is None:
+            return None
+        for saved in reversed(self.store.checkpoint_epochs(self.key)):
+            if not current < saved <= epoch:
+                continue
+            ckpt = self.store.load_checkpoint(self.key, saved)
+            if ckpt is not None:
+                logger.debug("resuming %s from its epoch-%d checkpoint", self.key, saved)
+                self.resumed_epochs = saved
+                data = task_data(self.cfg)
+                return Training(
+                    data, self.software, self.seed, device=self.device, checkpoint=ckpt
+                )
+        return None
+
+    def current(self) -> TrainedModel:
+        """The network as it stands (the cached one, or the training's so far)."""
+        if self.model is not None:
+            return self.model
+        assert self.training is not None
+        return self.training.model()
+
+    def finish(self) -> TrainedModel:
+        """The fully trained network, stored in the cache (its checkpoints dropped)."""
+        if self.model is None:
+            self.advance(int(self.software["epochs"]))
+            assert self.training is not None
+            self.model = self.training.model()
+            if self.store is not None:
+                self.store.save(self.key, self.model)
+                self.store.drop_checkpoints(self.key)
+        return self.model
+
+
+def _score(
     cfg: StudyConfig,
-    software: dict[str, Any],
+    rep: _Repeat,
+    model: TrainedModel,
     hardware: dict[str, Any],
-    store: ModelStore | None,
-    repeat: int,
     device: str,
 ) -> TrialResult:
-    """Train the software point (or reuse its cached network), score it by crossbar-aware
-    inference on the hardware point, price its measured activity, and collect every metric."""
-    from nmhpo.snn import HardwarePoint, model_key, train  # torch loads only for real trials
+    """Score ``model`` by crossbar-aware (or float) inference on the hardware point, price its
+    measured activity, and collect every metric."""
+    from nmhpo.snn import HardwarePoint
     from nmhpo.snn import evaluate as infer
 
     data = task_data(cfg)
-    seed = (training_seed(cfg.study.seed, software) + repeat) % 2**32
-    key = model_key(task_identity(cfg), software, seed)
-    model = store.load(key) if store is not None else None
-    trained_now = model is None
-    if model is None:
-        model = train(data, software, seed, device=device)
-        if store is not None:
-            store.save(key, model)
-
+    software = rep.software
     preset = cfg.preset()
     knobs = {**preset.knobs, **hardware}
     point = None
@@ -208,15 +304,16 @@ def _evaluate_once(
             activity_per_step=tuple(tuple(x) for x in scored.activity_per_step),
         ),
         run=RunInfo(
-            trained=trained_now,
-            model_key=key,
-            training_seed=seed,
-            train_time_s=model.train_time_s if trained_now else 0.0,
+            trained=not rep.cached,
+            model_key=rep.key,
+            training_seed=rep.seed,
+            train_time_s=rep.trained_s,
             epochs_run=model.epochs_run,
             final_loss=model.final_loss,
             eval_time_s=scored.eval_time_s,
             hw_time_s=hw_time,
             device=device,
+            resumed_epochs=rep.resumed_epochs,
         ),
     )
 
@@ -257,7 +354,23 @@ class Objective:
                 self.flush()
             if self.grid:
                 skip_if_grid_point_taken(trial)
-            result = evaluate_point(self.cfg, software, hardware, self.store, device=self.device)
+            rungs: list[int] = []
+            on_rung = None
+            if self.cfg.study.pruner != "none":
+                rungs = rung_epochs(self.cfg.study.pruning, int(software["epochs"]))
+
+                def on_rung(epoch: int, result: TrialResult) -> None:
+                    self._at_rung(trial, cpu_start, int(software["epochs"]), epoch, result)
+
+            result = evaluate_point(
+                self.cfg,
+                software,
+                hardware,
+                self.store,
+                device=self.device,
+                rungs=rungs,
+                on_rung=on_rung,
+            )
             result = replace(
                 result,
                 run=replace(result.run, cpu_s=time.process_time() - cpu_start, worker=_WORKER),
@@ -274,3 +387,56 @@ class Objective:
         for constraint in self.constraints:
             trial.set_constraint(constraint.text, constraint.violation(result.metrics))
         return tuple(result.metrics[o.name] for o in self.cfg.study.objectives)
+
+    def _at_rung(
+        self,
+        trial: optuna.Trial,
+        cpu_start: float,
+        epochs: int,
+        epoch: int,
+        result: TrialResult,
+    ) -> None:
+        """Store the trial's objective values at this rung, commit them for the other
+        workers, and stop the trial (``optuna.TrialPruned``) when the rung's decision says so.
+        """
+        import optuna
+
+        values = {o.name: float(result.metrics[o.name]) for o in self.cfg.study.objectives}
+        violation = None
+        if self.constraints:
+            violation = sum(max(0.0, c.violation(result.metrics)) for c in self.constraints)
+        cpu_now = time.process_time() - cpu_start
+        eval_s = result.run.eval_time_s + result.run.hw_time_s
+        attrs = rung_attrs(epoch, values, cpu_s=cpu_now, eval_s=eval_s, violation=violation)
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        if self.flush is not None:
+            self.flush()  # other workers decide with these values from now on
+        decision = decide_for_trial(
+            self.cfg,
+            trial.study.get_trials(deepcopy=False),
+            trial.number,
+            epoch,
+            list(values.values()),
+            violation or 0.0,
+        )
+        logger.debug("trial %d %s", trial.number, decision.reason(epoch))
+        if decision.go_on:
+            return
+        trained_here = max(1, epoch - result.run.resumed_epochs)
+        pruned = Pruned(
+            epoch=epoch,
+            reason=decision.reason(epoch),
+            epochs_run=epoch,
+            epochs_saved=epochs - epoch,
+            cpu_s=cpu_now,
+            cpu_s_saved_est=cpu_now / trained_here * (epochs - epoch),
+            train_time_s=result.run.train_time_s,
+            worker=_WORKER,
+        )
+        for key, value in pruned.to_user_attrs().items():
+            trial.set_user_attr(key, value)
+        for constraint in self.constraints:
+            # What the rung measured: a sampler that weighs feasibility sees it too.
+            trial.set_constraint(constraint.text, constraint.violation(result.metrics))
+        raise optuna.TrialPruned(pruned.reason)

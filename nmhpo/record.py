@@ -15,6 +15,9 @@ sortable column of its trial table and every other value as one JSON line):
 - ``energy_pj.<component>`` and ``area_um2.<component>``: the crossbar model's breakdown, so a
   user can sort trials by ADC energy;
 - ``fail_reason`` for a failed trial;
+- in a study that prunes (:mod:`nmhpo.multifidelity`): ``rung<epoch>.<objective>`` (with
+  ``.cpu_s``, ``.eval_s``, ``.violation``) at each rung a trial reached, and ``pruned.<field>``
+  for a trial stopped at one (epoch, reason, CPU seconds used and saved);
 - the bulky detail (the full software and hardware points, layer shapes, measured activity per
   layer and per time step, energy per layer, the seeds of repeated training) as one JSON value
   in the *system* attribute ``nmhpo:detail``: reports read it, the dashboard does not show it
@@ -27,6 +30,7 @@ too.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
@@ -40,8 +44,10 @@ _STD = "std."
 _RUN = "run."
 _ENERGY = "energy_pj."
 _AREA = "area_um2."
-_PREFIXES = (_STD, _RUN, _ENERGY, _AREA)
+_PRUNED = "pruned."
+_PREFIXES = (_STD, _RUN, _ENERGY, _AREA, _PRUNED)
 _FAIL = "fail_reason"
+_RUNG = re.compile(r"^rung(\d+)\.(.+)$")
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,35 @@ class RunInfo:
     #: The torch device that trained (or would have trained) and scored the network: "cpu",
     #: "cuda:0", ... A reused network may have been trained on another device.
     device: str | None = None
+    #: Epochs not trained in this trial because a checkpoint of the same point (stopped at a
+    #: rung by an earlier trial) was resumed.
+    resumed_epochs: int = 0
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """Why and where a trial was stopped, what it used and (estimated) what it saved."""
+
+    epoch: int
+    reason: str
+    epochs_run: int
+    epochs_saved: int
+    cpu_s: float
+    cpu_s_saved_est: float
+    train_time_s: float = 0.0
+    worker: str | None = None
+
+    def to_user_attrs(self) -> dict[str, Any]:
+        out = {_PRUNED + f.name: getattr(self, f.name) for f in fields(Pruned)}
+        return {k: v for k, v in out.items() if v is not None}
+
+    @classmethod
+    def from_attrs(cls, user_attrs: Mapping[str, Any]) -> Pruned | None:
+        found = {k[len(_PRUNED) :]: v for k, v in user_attrs.items() if k.startswith(_PRUNED)}
+        if "epoch" not in found:
+            return None
+        known = {f.name for f in fields(Pruned)}
+        return cls(**{k: v for k, v in found.items() if k in known})
 
 
 @dataclass(frozen=True)
@@ -146,7 +181,13 @@ class TrialResult:
                 energy[key[len(_ENERGY) :]] = float(value)
             elif key.startswith(_AREA):
                 area[key[len(_AREA) :]] = float(value)
-            elif key != _FAIL and isinstance(value, int | float) and not isinstance(value, bool):
+            elif (
+                key != _FAIL
+                and isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and not key.startswith(_PRUNED)
+                and not _RUNG.match(key)
+            ):
                 metrics[key] = float(value)
         d = detail or {}
         return cls(
@@ -234,6 +275,9 @@ class TrialRecord:
     duration_s: float | None
     fail_reason: str | None
     result: TrialResult | None
+    #: Objective values (and ``cpu_s``, ``eval_s``) at each rung the trial reached.
+    rungs: Mapping[int, Mapping[str, float]] = field(default_factory=dict)
+    pruned: Pruned | None = None
 
     @classmethod
     def from_trial(cls, trial: FrozenTrial) -> TrialRecord:
@@ -252,6 +296,8 @@ class TrialRecord:
             duration_s=trial.duration.total_seconds() if trial.duration else None,
             fail_reason=trial.user_attrs.get(_FAIL),
             result=TrialResult.from_attrs(trial.user_attrs, detail),
+            rungs=_rungs(trial.user_attrs),
+            pruned=Pruned.from_attrs(trial.user_attrs),
         )
 
     def __repr__(self) -> str:
@@ -271,10 +317,13 @@ class TrialRecord:
 
     @property
     def cpu_s(self) -> float:
-        """CPU seconds the trial used: ``run.cpu_s`` when recorded, else its wall duration
-        (failed trials record no run), else 0 (still running)."""
+        """CPU seconds the trial used: ``run.cpu_s`` (``pruned.cpu_s`` for a stopped trial)
+        when recorded, else its wall duration (failed trials record no run), else 0 (still
+        running)."""
         if self.result is not None and self.result.run.cpu_s is not None:
             return float(self.result.run.cpu_s)
+        if self.pruned is not None:
+            return float(self.pruned.cpu_s)
         return self.duration_s or 0.0
 
     def row(self, objective_names: list[str]) -> dict[str, Any]:
@@ -302,11 +351,28 @@ class TrialRecord:
             row["worker"] = r.run.worker
             row.update({f"energy_pj_{k}": v for k, v in r.breakdown.energy_pj.items()})
             row.update({f"area_um2_{k}": v for k, v in r.breakdown.area_um2.items()})
+        if self.pruned is not None:
+            row["pruned_epoch"] = self.pruned.epoch
+            row["pruned_reason"] = self.pruned.reason
+            row["cpu_s"] = self.pruned.cpu_s
+            row["epochs_saved"] = self.pruned.epochs_saved
+            row["cpu_s_saved_est"] = self.pruned.cpu_s_saved_est
+        for epoch, values in sorted(self.rungs.items()):
+            row.update({f"rung{epoch}_{k}": v for k, v in values.items()})
         if self.fail_reason is not None:
             row["fail_reason"] = self.fail_reason
         return row
 
 
+def _rungs(user_attrs: Mapping[str, Any]) -> dict[int, dict[str, float]]:
+    out: dict[int, dict[str, float]] = {}
+    for key, value in user_attrs.items():
+        m = _RUNG.match(key)
+        if m and isinstance(value, int | float) and not isinstance(value, bool):
+            out.setdefault(int(m.group(1)), {})[m.group(2)] = float(value)
+    return dict(sorted(out.items()))
+
+
 def is_result_attr(key: str) -> bool:
     """Whether a user attribute key belongs to nmhpo's stored result (not the user's own)."""
-    return key.startswith(_PREFIXES) or key == _FAIL
+    return key.startswith(_PREFIXES) or key == _FAIL or bool(_RUNG.match(key))

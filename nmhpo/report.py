@@ -18,6 +18,7 @@ import numpy as np
 from nmhpo.analysis import (
     Comparison,
     Evaluator,
+    PruningSummary,
     compare_studies,
     complete_trials,
     importance,
@@ -27,6 +28,7 @@ from nmhpo.analysis import (
     param_classes,
     pareto_front_info,
     pareto_trials,
+    pruning_summary,
     shared_objectives,
     write_trials_csv,
 )
@@ -45,6 +47,8 @@ REPORT_FILES = frozenset(
         "pareto_front.png",
         "hypervolume.json",
         "hypervolume_history.png",
+        "hypervolume_cpu.png",
+        "pruning.json",
         "importance.png",
         "breakdown.png",
     }
@@ -91,6 +95,7 @@ class Report:
     reference: list[float] | None = None
     comparison: Comparison | None = None
     breakdown_trial: int | None = None
+    pruning: PruningSummary | None = None
 
 
 def _breakdown_trial(
@@ -151,7 +156,9 @@ def write_report(
     ``grid`` is given), ``hypervolume_history.png`` and ``hypervolume.json`` (`compare_studies`
     of this study against the grid), ``importance.png`` (PED-ANOVA per objective and per
     parameter class, from `MIN_TRIALS_FOR_IMPORTANCE` completed trials) and ``breakdown.png``
-    (energy and area by component of ``trial_number``, default the first Pareto trial).
+    (energy and area by component of ``trial_number``, default the first Pareto trial);
+    ``hypervolume_cpu.png`` (hypervolume against the CPU seconds of every trial) and, in a
+    study that stopped trials early, ``pruning.json`` (`PruningSummary`).
     A figure without data to show is skipped, not drawn empty, and a stale copy of it from an
     earlier report is removed. The hypervolume's reference point comes from this study and the
     grid only, so two reports' hypervolumes do not compare: use `compare_studies` for that.
@@ -208,6 +215,27 @@ def write_report(
             target=target,
         )
         files.append(png)
+        # Against CPU seconds of every trial, stopped and failed ones included: what a
+        # multi-fidelity study is judged by.
+        png = out_dir / "hypervolume_cpu.png"
+        cpu = {study.study_name: np.asarray(comparison.studies[0].cpu_history)}
+        if comparison.grid is not None:
+            cpu[f"grid ({comparison.grid.name})"] = np.asarray(comparison.grid.cpu_history)
+        plot_hypervolume_history(
+            series,
+            png,
+            "CPU seconds (every trial, stopped ones included)",
+            title=f"hypervolume against CPU time, reference {_fmt(comparison.reference)}",
+            target=target,
+            x=cpu,
+        )
+        files.append(png)
+
+    pruning = pruning_summary(study)
+    if pruning is not None:
+        path = out_dir / "pruning.json"
+        _write_json(path, pruning.to_dict())
+        files.append(path)
 
     per_objective = {
         name: importance(study, i, evaluator=evaluator) for i, name in enumerate(names)
@@ -253,6 +281,7 @@ def write_report(
         reference=list(comparison.reference) if comparison else None,
         comparison=comparison,
         breakdown_trial=shown,
+        pruning=pruning,
     )
 
 

@@ -18,6 +18,7 @@ from nmhpo.database import count_complete, create_or_load, load_existing, open_s
 from nmhpo.devices import check_available, device_for
 from nmhpo.errors import StudyStoppedError
 from nmhpo.grid import requeue_failed_grid_points
+from nmhpo.multifidelity import wrap_sampler
 from nmhpo.samplers import make_sampler
 from nmhpo.workers import _drain, _interrupt, _Interrupts, _start_workers
 
@@ -78,6 +79,7 @@ class RunSummary:
     sampler: str
     stopped_reason: str | None = None
     pareto: list[TrialRecord] = field(default_factory=list)
+    n_pruned_new: int = 0  # stopped at a rung by the multi-fidelity pruner
 
 
 class _FailureGuard:
@@ -147,7 +149,9 @@ def _work_loop(
 
     storage = open_storage(cfg.storage_url(), heartbeat_s=cfg.study.heartbeat_s)
     study = create_or_load(cfg, storage)
-    study.sampler = make_sampler(cfg, len(study.get_trials(deepcopy=False)), worker)
+    study.sampler = wrap_sampler(
+        make_sampler(cfg, len(study.get_trials(deepcopy=False)), worker), cfg
+    )
     store = ModelStore(cfg.cache_dir / "models") if cfg.study.reuse_models else None
     device = device_for(cfg.study.device, worker)
     logger.debug("worker %d runs its trials on %s", worker, device)
@@ -291,6 +295,9 @@ def run_study(
         n_target=target,
         n_new=len(new),
         n_failed_new=sum(t.state == TrialState.FAIL for t in new),
+        n_pruned_new=sum(
+            t.state == TrialState.PRUNED and "pruned.epoch" in t.user_attrs for t in new
+        ),
         wall_time_s=time.perf_counter() - start,
         objective_names=[o.name for o in cfg.study.objectives],
         directions=[o.resolved_direction for o in cfg.study.objectives],

@@ -419,6 +419,7 @@ def test_write_report_writes_every_file(tmp_path: Path, legacy: bool) -> None:
         "pareto_front.png",
         "hypervolume.json",
         "hypervolume_history.png",
+        "hypervolume_cpu.png",
         "importance.png",
         "breakdown.png",
     }
