@@ -1,0 +1,375 @@
+"""Multi-fidelity search: CPU seconds to 95% and 99% of a reference hypervolume, with and
+without nmhpo's pruner, and with Syne Tune's MOASHA driving the same objective.
+
+Methods (each run gets the same CPU budget, a fresh model cache and its own SQLite file):
+
+- ``none``: nmhpo as it runs by default (every trial trains to its last epoch);
+- ``asha``: nmhpo with ``pruner = "asha"`` (stopped trials shown to the sampler);
+- ``asha-blind``: the same pruner, the sampler seeing completed trials only (what stopped
+  trials teach the sampler is the difference);
+- ``moasha``: Syne Tune's MOASHA (random configurations, rungs at the same epochs as nmhpo's
+  pruner, rank fixed as in benchmarks/_moasha.py) on nmhpo's own trial: the same training,
+  crossbar-aware scoring and pricing, scored at rungs only.
+
+CPU seconds are the benchmark process's own (``time.process_time``: training, scoring,
+sampler, storage), summed over the run; the reference hypervolume is that of the union of
+the completed trials of every run of a task, with one reference point per task
+(`nmhpo.analysis.reference_point`). Runs go two at a time (one per core, torch on one
+thread each) and each one's trajectory is written as soon as it ends, so an interrupted
+benchmark resumes where it stopped.
+
+    python benchmarks/bench_multifidelity.py                      # everything (hours)
+    python benchmarks/bench_multifidelity.py --tasks digits20 --seeds 2 --budget-scale 0.2
+    python benchmarks/bench_multifidelity.py --aggregate-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import RESULTS, write_result  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = RESULTS / "multifidelity-runs"
+METHODS = ("none", "asha", "asha-blind", "moasha")
+
+#: Tasks: a study file, overrides of [space.software] epochs, and a CPU budget per run.
+TASKS: dict[str, dict[str, Any]] = {
+    # studies/bragg.toml as shipped: 20 epochs, TPE, pixel error and energy.
+    "bragg": {"study": "studies/bragg.toml", "epochs": None, "budget_s": 360.0},
+    # The quickstart's space trained for 20 epochs (GP, accuracy and energy).
+    "digits20": {"study": "studies/quickstart.toml", "epochs": 20, "budget_s": 90.0},
+}
+
+
+def _config(task: str, method: str, seed: int, folder: Path) -> Any:
+    from nmhpo.config import StudyConfig, load_config
+
+    spec = TASKS[task]
+    base = load_config(ROOT / spec["study"])
+    data = base.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data["study"].update(
+        name=f"{task}-{method}-{seed}",
+        seed=seed,
+        n_trials=100_000,
+        storage=f"sqlite:///{folder / 'study.db'}",
+        torch_threads=1,
+        device="cpu",
+        pruner="none" if method == "none" else "asha",
+    )
+    data["study"]["pruning"] = {"learn_from_stopped": method != "asha-blind"}
+    if spec["epochs"] is not None:
+        data["space"]["software"]["epochs"] = spec["epochs"]
+    cfg = StudyConfig.model_validate({**data, "path": base.path})
+    return cfg
+
+
+def _max_epochs(cfg: Any) -> int:
+    if "epochs" in cfg.searched():
+        raise ValueError("the benchmark needs a fixed number of epochs")
+    return int(cfg.fixed_software()["epochs"])
+
+
+def run_nmhpo(task: str, method: str, seed: int, budget_s: float) -> dict[str, Any]:
+    """One nmhpo run: Optuna's loop with nmhpo's objective, sampler and storage (what
+    `nmhpo run` does in one worker), stopped when the process has used ``budget_s`` of CPU."""
+    import optuna
+    import torch
+
+    from nmhpo.database import create_or_load, open_storage
+    from nmhpo.multifidelity import wrap_sampler
+    from nmhpo.objective import Objective
+    from nmhpo.samplers import make_sampler
+    from nmhpo.snn import ModelStore
+    from nmhpo.study import quiet_optuna
+
+    quiet_optuna()
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        cfg = _config(task, method, seed, folder)
+        storage = open_storage(cfg.storage_url(), heartbeat_s=cfg.study.heartbeat_s)
+        study = create_or_load(cfg, storage)
+        study.sampler = wrap_sampler(make_sampler(cfg), cfg)
+        objective = Objective(cfg, ModelStore(folder / "models"), flush=storage.flush)
+        start = time.process_time()
+        events: list[dict[str, Any]] = []
+
+        def record(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+            cpu = time.process_time() - start
+            events.append(
+                {
+                    "number": trial.number,
+                    "state": trial.state.name,
+                    "values": trial.values,
+                    "epochs": trial.user_attrs.get(
+                        "run.epochs_run", trial.user_attrs.get("pruned.epoch")
+                    ),
+                    "cpu_s": cpu,
+                }
+            )
+            if cpu >= budget_s:
+                study.stop()
+
+        study.optimize(objective, callbacks=[record], catch=(Exception,))
+    return {"events": events, "cpu_s": time.process_time() - start}
+
+
+class _Runner:
+    """nmhpo's trial for MOASHA: the same training, scoring and pricing as `Objective`,
+    scored at MOASHA's rungs and at the last epoch only (MOASHA reads nothing between)."""
+
+    def __init__(self, cfg: Any, config: dict[str, Any], store: Any, rungs: set[int]) -> None:
+        from nmhpo.objective import _Repeat
+        from nmhpo.registry import SOFTWARE
+
+        self.cfg = cfg
+        self.software = {**cfg.fixed_software()}
+        self.hardware = {**cfg.fixed_hardware()}
+        for name, value in config.items():
+            (self.software if name in SOFTWARE else self.hardware)[name] = value
+        self.rep = _Repeat(cfg, self.software, store, 0, "cpu")
+        self.rungs = rungs
+        self.epochs = int(self.software["epochs"])
+        self.metrics: dict[str, float] = {}
+        self._cpu = 0.0
+
+    def advance(self, epoch: int) -> dict[str, float]:
+        from nmhpo.objective import _score
+
+        start = time.process_time()
+        try:
+            if epoch >= self.epochs:
+                model = self.rep.finish()
+            else:
+                self.rep.advance(epoch)
+                model = self.rep.current() if epoch in self.rungs else None
+            if model is not None:
+                self.metrics = dict(
+                    _score(self.cfg, self.rep, model, self.hardware, "cpu").metrics
+                )
+        except Exception:  # a diverged network: MOASHA sees it as the worst
+            self.metrics = {o.name: math.nan for o in self.cfg.study.objectives}
+        self._cpu += time.process_time() - start
+        return self.metrics
+
+    @property
+    def cpu_s(self) -> float:
+        return self._cpu
+
+
+def run_moasha_task(task: str, seed: int, budget_s: float) -> dict[str, Any]:
+    import torch
+    from _moasha import run_moasha
+
+    from nmhpo.multifidelity import rung_epochs
+    from nmhpo.snn import ModelStore
+
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        cfg = _config(task, "moasha", seed, folder)
+        epochs = _max_epochs(cfg)
+        rungs = set(rung_epochs(cfg.study.pruning, epochs))
+        store = ModelStore(folder / "models")
+        start = time.process_time()
+        out = run_moasha(
+            cfg,
+            lambda config: _Runner(cfg, config, store, rungs),
+            max_epochs=epochs,
+            grace_period=cfg.study.pruning.min_epochs,
+            reduction_factor=int(cfg.study.pruning.reduction_factor),
+            seed=seed,
+            cpu_budget_s=budget_s,
+        )
+    events = [
+        {
+            "number": i,
+            "state": "COMPLETE" if e["completed"] else "PRUNED",
+            "values": e["values"] if e["completed"] else None,
+            "epochs": e["epochs"],
+            "cpu_s": e["cpu_s"],
+        }
+        for i, e in enumerate(out)
+    ]
+    return {"events": events, "cpu_s": time.process_time() - start}
+
+
+def one_run(task: str, method: str, seed: int, budget_s: float) -> Path:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    wall = time.perf_counter()
+    if method == "moasha":
+        result = run_moasha_task(task, seed, budget_s)
+    else:
+        result = run_nmhpo(task, method, seed, budget_s)
+    result.update(task=task, method=method, seed=seed, budget_s=budget_s)
+    result["wall_s"] = time.perf_counter() - wall
+    path = RUNS / f"{task}-{method}-{seed}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=1))
+    tmp.replace(path)
+    return path
+
+
+# --- aggregation ------------------------------------------------------------------------------
+
+
+def _trajectory(run: dict[str, Any], directions: list[str], ref: np.ndarray) -> list[list[float]]:
+    """(cpu_s, hypervolume of the completed trials so far) at each completed trial."""
+    from nmhpo.analysis import hypervolume
+
+    points, out = [], []
+    for e in run["events"]:
+        if e["state"] != "COMPLETE" or e["values"] is None:
+            continue
+        if not all(math.isfinite(v) for v in e["values"]):
+            continue
+        points.append(e["values"])
+        out.append([e["cpu_s"], hypervolume(np.array(points), directions, ref)])
+    return out
+
+
+def _time_to(traj: list[list[float]], target: float) -> float | None:
+    for cpu, hv in traj:
+        if hv >= target * (1 - 1e-9):
+            return cpu
+    return None
+
+
+def _median(values: list[float | None]) -> float | None:
+    """Median with runs that never reached the mark counted as infinitely slow; None when
+    the median itself did not reach it."""
+    filled = sorted(math.inf if v is None else v for v in values)
+    if not filled:
+        return None
+    m = float(np.median(filled))
+    return m if math.isfinite(m) else None
+
+
+def aggregate(tasks: list[str]) -> dict[str, Any]:
+    from nmhpo.analysis import direction_names, hypervolume, reference_point
+    from nmhpo.config import load_config
+
+    out: dict[str, Any] = {"tasks": {}}
+    for task in tasks:
+        runs = [json.loads(p.read_text()) for p in sorted(RUNS.glob(f"{task}-*.json"))]
+        if not runs:
+            continue
+        cfg = load_config(ROOT / TASKS[task]["study"])
+        directions = direction_names([o.resolved_direction for o in cfg.study.objectives])
+        everything = [
+            e["values"]
+            for r in runs
+            for e in r["events"]
+            if e["state"] == "COMPLETE" and e["values"] and all(map(math.isfinite, e["values"]))
+        ]
+        pts = np.array(everything, dtype=float)
+        ref = reference_point([pts], directions)
+        ref_hv = hypervolume(pts, directions, ref)
+        methods: dict[str, Any] = {}
+        for method in METHODS:
+            mine = [r for r in runs if r["method"] == method]
+            if not mine:
+                continue
+            per_seed = []
+            for r in sorted(mine, key=lambda r: r["seed"]):
+                traj = _trajectory(r, directions, ref)
+                states = [e["state"] for e in r["events"]]
+                per_seed.append(
+                    {
+                        "seed": r["seed"],
+                        "cpu_s": r["cpu_s"],
+                        "n_complete": states.count("COMPLETE"),
+                        "n_stopped": states.count("PRUNED"),
+                        "n_failed": states.count("FAIL"),
+                        "epochs_trained": int(sum(e["epochs"] or 0 for e in r["events"])),
+                        "final_hv_ratio": (traj[-1][1] / ref_hv) if traj else 0.0,
+                        "cpu_s_to_95": _time_to(traj, 0.95 * ref_hv),
+                        "cpu_s_to_99": _time_to(traj, 0.99 * ref_hv),
+                        "hv_ratio_by_n_complete": [h / ref_hv for _, h in traj],
+                    }
+                )
+            methods[method] = {
+                "seeds": per_seed,
+                "cpu_s_to_95_median": _median([s["cpu_s_to_95"] for s in per_seed]),
+                "cpu_s_to_99_median": _median([s["cpu_s_to_99"] for s in per_seed]),
+                "final_hv_ratio_median": float(np.median([s["final_hv_ratio"] for s in per_seed])),
+                "budget_s": mine[0]["budget_s"],
+            }
+        # The front at equal completed trials: the hypervolume after k completed trials,
+        # k = the fewest any run of the task completed.
+        k = min(len(s["hv_ratio_by_n_complete"]) for m in methods.values() for s in m["seeds"])
+        for m in methods.values():
+            at_k = [s["hv_ratio_by_n_complete"][k - 1] for s in m["seeds"]] if k else []
+            m["hv_ratio_at_equal_completed_median"] = float(np.median(at_k)) if at_k else None
+        none = methods.get("none", {}).get("cpu_s_to_95_median")
+        for m in methods.values():
+            mine95 = m["cpu_s_to_95_median"]
+            m["speedup_to_95_vs_no_pruning"] = (
+                none / mine95 if none is not None and mine95 is not None else None
+            )
+        out["tasks"][task] = {
+            "study": TASKS[task]["study"],
+            "reference_point": [float(r) for r in ref],
+            "reference_hv": ref_hv,
+            "reference_rule": "union of the completed trials of every run of the task",
+            "equal_completed_k": k,
+            "methods": methods,
+        }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--budget-scale", type=float, default=1.0)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--aggregate-only", action="store_true")
+    parser.add_argument("--redo", action="store_true", help="run again runs already stored")
+    args = parser.parse_args()
+
+    if not args.aggregate_only:
+        todo = []
+        for seed in range(args.seeds):  # seeds outermost: a cut-short benchmark is balanced
+            for task in args.tasks:
+                for method in args.methods:
+                    done = RUNS / f"{task}-{method}-{seed}.json"
+                    if done.exists() and not args.redo:
+                        continue
+                    todo.append((task, method, seed, TASKS[task]["budget_s"] * args.budget_scale))
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            futures = {pool.submit(one_run, *job): job for job in todo}
+            for fut in as_completed(futures):
+                print("done", futures[fut], fut.result(), flush=True)
+    result = aggregate(args.tasks)
+    result["goal"] = ">= 3x less CPU time to 95% of the reference hypervolume than without pruning"
+    path = write_result("multifidelity", result)
+    for task, t in result["tasks"].items():
+        for method, m in t["methods"].items():
+            print(
+                f"{task:9s} {method:10s} to95 {m['cpu_s_to_95_median']} to99 "
+                f"{m['cpu_s_to_99_median']} final {m['final_hv_ratio_median']:.3f} "
+                f"speedup {m['speedup_to_95_vs_no_pruning']}"
+            )
+    print(path)
+
+
+if __name__ == "__main__":
+    main()
