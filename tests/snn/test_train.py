@@ -111,3 +111,37 @@ def test_model_store_round_trip(tmp_path: Path) -> None:
     assert fresh is not None and fresh.arch == model.arch
     assert evaluate(fresh, DATA).metrics == evaluate(model, DATA).metrics
     assert list(tmp_path.glob("*.tmp")) == []
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"optimizer": "sgd", "lr": 0.1},
+        {"patience": 1, "encoding": "rate"},  # early stopping's state and the encoding's draws
+    ],
+)
+def test_a_training_resumed_from_a_checkpoint_ends_bit_identical(
+    tmp_path: Path, extra: dict[str, object]
+) -> None:
+    from nmhpo.snn import Training
+
+    params = _params(epochs=5, **extra)
+    straight = train(DATA, params, seed=3)
+
+    first = Training(DATA, params, seed=3)
+    first.advance(2)
+    evaluate(first.model(), DATA)  # scoring at a rung must not disturb the training's streams
+    store = ModelStore(tmp_path)
+    store.save_checkpoint("k", 2, first.checkpoint())
+    assert store.checkpoint_epochs("k") == [2]
+    resumed = Training(DATA, params, seed=3, checkpoint=store.load_checkpoint("k", 2))
+    assert resumed.epoch == 2
+    resumed.advance(5)
+    model = resumed.model()
+    assert model.epochs_run == straight.epochs_run
+    assert model.history == straight.history
+    for name, tensor in straight.state.items():
+        assert torch.equal(model.state[name], tensor), name
+    store.drop_checkpoints("k")
+    assert store.checkpoint_epochs("k") == []
