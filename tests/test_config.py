@@ -130,6 +130,18 @@ BAD = [
     ("n_train = 600", "n_train = 5", "task.n_train: expected greater than or equal to 10"),
     ("n_train = 600", 'path = "missing.npz"', "missing.npz does not exist"),
     ("[study]", "[study", "invalid TOML"),
+    ('sampler = "tpe"', 'sampler = "tpe"\npruner = "hyperband"', "study.pruner: expected"),
+    (
+        'sampler = "tpe"',
+        'sampler = "grid"\npruner = "asha"',
+        "study.pruner: a grid search evaluates every point in full",
+    ),
+    (
+        "[task]",
+        "[study.pruning]\nreduction_factor = 1\n[task]",
+        "study.pruning.reduction_factor: expected greater than 1",
+    ),
+    ("[task]", "[study.pruning]\nmin_rung = 1\n[task]", "study.pruning.min_rung: unknown key"),
 ]
 
 
