@@ -14,15 +14,20 @@ torch), numba, librosa and tonic. benchmarks/check_neurobench.py runs neurobench
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
+import optuna
 import pytest
 import snntorch as snn
 import torch
 from torch import nn
 
-from nmhpo.registry import SOFTWARE
+from nmhpo.config import load_config
+from nmhpo.record import TrialRecord
+from nmhpo.registry import METRICS, SOFTWARE
 from nmhpo.snn import (
+    WORKLOAD_METRICS,
     StepwiseNet,
     WorkloadCounter,
     encode,
@@ -31,9 +36,17 @@ from nmhpo.snn import (
     train,
 )
 from nmhpo.snn._train import EVAL_BATCH, architecture, build_network
+from nmhpo.study import run_study
 from nmhpo.tasks import load_task
+from tests.conftest import tiny_study_text
 
 DATA = load_task("digits", n_train=600)
+NEUROBENCH_METRICS = (
+    *WORKLOAD_METRICS,
+    "parameter_count",
+    "footprint_bytes",
+    "footprint_bytes_crossbar",
+)
 
 
 def _params(**kw: Any) -> dict[str, Any]:
@@ -211,3 +224,35 @@ def test_static_metrics_by_hand() -> None:
         synaptic(torch.rand(1, 5, 64), 2)
     assert any(isinstance(n, snn.Synaptic) and n.mem.numel() for n in synaptic.neurons)
     assert static_metrics(synaptic, 8) == before
+
+
+def test_metrics_are_registered_with_their_directions() -> None:
+    assert METRICS["activation_sparsity"].direction == "maximize"
+    for name in NEUROBENCH_METRICS:
+        if name != "activation_sparsity":
+            assert METRICS[name].direction == "minimize", name
+
+
+@pytest.mark.slow
+def test_a_study_optimizes_and_constrains_neurobench_metrics(tmp_path: Path) -> None:
+    text = tiny_study_text(n_trials=1).replace(
+        '{ name = "energy_uj", direction = "minimize" }',
+        '{ name = "syn_ops_effective_ac" }, { name = "activation_sparsity" }',
+    )
+    text = text.replace("[task]", 'constraints = ["footprint_bytes <= 1e6"]\n\n[task]')
+    path = tmp_path / "tiny.toml"
+    path.write_text(text)
+    cfg = load_config(path)
+    directions = [o.resolved_direction for o in cfg.study.objectives]
+    assert directions == ["maximize", "minimize", "maximize"]
+    run_study(cfg)
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path}/nmhpo-studies.db")
+    (trial,) = study.trials
+    for name in NEUROBENCH_METRICS:
+        assert isinstance(trial.user_attrs[name], float), name
+    assert trial.values[1] == trial.user_attrs["syn_ops_effective_ac"] > 0
+    assert 0 < trial.values[2] == trial.user_attrs["activation_sparsity"] < 1
+    record = TrialRecord.from_trial(trial)
+    assert record.feasible
+    assert record.result is not None
+    assert record.result.metrics["parameter_count"] == 64 * 32 + 32 + 32 * 10 + 10
