@@ -248,7 +248,7 @@ def _score(
 ) -> TrialResult:
     """Score ``model`` by crossbar-aware (or float) inference on the hardware point, price its
     measured activity, and collect every metric."""
-    from nmhpo.snn import HardwarePoint
+    from nmhpo.snn import HardwarePoint, static_metrics
     from nmhpo.snn import evaluate as infer
 
     data = task_data(cfg)
@@ -287,6 +287,8 @@ def _score(
         "spikes_per_inference": scored.spikes_per_inference,
         "n_pe": float(price["n_pe"]),
         "n_tiles": float(price["n_tiles"]),
+        **scored.neurobench,
+        **static_metrics(model.network(device), int(knobs["weight_bits"])),
     }
     return TrialResult(
         metrics=metrics,

@@ -117,6 +117,23 @@ METRICS: dict[str, Metric] = {
     "num_steps": Metric("minimize", "", "SNN time steps per inference"),
     "spikes_per_inference": Metric("minimize", "", "input spikes into all layers per sample"),
     "n_pe": Metric("minimize", "", "processing elements the network occupies"),
+    # NeuroBench's complexity metrics, per inference (nmhpo/snn/_neurobench.py).
+    "syn_ops_dense": Metric("minimize", "", "synaptic operations per sample, every weight"),
+    "syn_ops_effective_ac": Metric(
+        "minimize", "", "accumulates per sample: nonzero spike x nonzero weight"
+    ),
+    "syn_ops_effective_mac": Metric(
+        "minimize", "", "multiply-accumulates per sample: nonzero analog input x nonzero weight"
+    ),
+    "activation_sparsity": Metric(
+        "maximize", "", "fraction of spiking-neuron outputs that are zero"
+    ),
+    "membrane_updates": Metric("minimize", "", "membrane potential updates per sample"),
+    "parameter_count": Metric("minimize", "", "parameters of the network"),
+    "footprint_bytes": Metric("minimize", "B", "parameters and buffers as stored (float32)"),
+    "footprint_bytes_crossbar": Metric(
+        "minimize", "B", "parameters and buffers, weights at weight_bits"
+    ),
 }
 
 

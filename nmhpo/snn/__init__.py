@@ -4,6 +4,12 @@ imports torch or snnTorch."""
 from nmhpo.snn._encode import encode
 from nmhpo.snn._hardware import CrossbarSynapse, HardwarePoint, crossbar_synapses
 from nmhpo.snn._model import Architecture, SpikingNet, make_surrogate
+from nmhpo.snn._neurobench import (
+    WORKLOAD_METRICS,
+    StepwiseNet,
+    WorkloadCounter,
+    static_metrics,
+)
 from nmhpo.snn._store import ModelStore, model_key
 from nmhpo.snn._train import (
     EvalResult,
@@ -21,13 +27,17 @@ __all__ = [
     "HardwarePoint",
     "ModelStore",
     "SpikingNet",
+    "StepwiseNet",
     "TrainedModel",
     "Training",
+    "WORKLOAD_METRICS",
+    "WorkloadCounter",
     "architecture",
     "crossbar_synapses",
     "encode",
     "evaluate",
     "make_surrogate",
     "model_key",
+    "static_metrics",
     "train",
 ]

@@ -34,6 +34,24 @@ def surrogate_grad(kind: int, x: torch.Tensor, slope: float) -> torch.Tensor:
     return alpha / 2 / (1 + (math.pi / 2 * alpha * x) ** 2)
 
 
+def _membranes(cur: torch.Tensor, beta: float, threshold: float, reset: int) -> torch.Tensor:
+    """Membrane after each step's input, (T, B, ...): what snnTorch's ``Leaky`` returns as mem."""
+    mems = torch.empty_like(cur)
+    mem = torch.zeros_like(cur[0])
+    for t in range(cur.shape[0]):
+        # The reset of step t comes from the previous membrane (snnTorch's reset_delay).
+        if reset == 0:
+            fired = (mem > threshold).to(cur.dtype)
+            mem = torch.add(cur[t], mem, alpha=beta).sub_(fired, alpha=threshold)
+        elif reset == 1:
+            kept = (mem <= threshold).to(cur.dtype)
+            mem = torch.addcmul(cur[t], kept, mem, value=beta)
+        else:
+            mem = torch.add(cur[t], mem, alpha=beta)
+        mems[t] = mem
+    return mems
+
+
 class _LeakyOverTime(torch.autograd.Function):
     @staticmethod
     def forward(  # type: ignore[override]
@@ -45,19 +63,7 @@ class _LeakyOverTime(torch.autograd.Function):
         surrogate: int,
         slope: float,
     ) -> torch.Tensor:
-        mems = torch.empty_like(cur)
-        mem = torch.zeros_like(cur[0])
-        for t in range(cur.shape[0]):
-            # The reset of step t comes from the previous membrane (snnTorch's reset_delay).
-            if reset == 0:
-                fired = (mem > threshold).to(cur.dtype)
-                mem = torch.add(cur[t], mem, alpha=beta).sub_(fired, alpha=threshold)
-            elif reset == 1:
-                kept = (mem <= threshold).to(cur.dtype)
-                mem = torch.addcmul(cur[t], kept, mem, value=beta)
-            else:
-                mem = torch.add(cur[t], mem, alpha=beta)
-            mems[t] = mem
+        mems = _membranes(cur, beta, threshold, reset)
         ctx.save_for_backward(mems)
         ctx.params = (beta, threshold, reset, surrogate, slope)
         return (mems > threshold).to(cur.dtype)
@@ -85,6 +91,16 @@ def leaky_over_time(
     return _LeakyOverTime.apply(
         cur, float(beta), float(threshold), RESETS[reset], SURROGATES[surrogate], float(slope)
     )
+
+
+def leaky_membranes_over_time(
+    cur: torch.Tensor, *, beta: float, threshold: float, reset: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Spikes and membranes (both (T, B, ...)) of a Leaky layer, for inference only (no
+    autograd node): the same loop as `leaky_over_time`, so the spikes are identical, with the
+    membranes kept for counting their updates."""
+    mems = _membranes(cur, float(beta), float(threshold), RESETS[reset])
+    return (mems > threshold).to(cur.dtype), mems
 
 
 def integrate_mean(cur: torch.Tensor, beta: float) -> torch.Tensor:

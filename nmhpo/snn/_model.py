@@ -5,14 +5,22 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import snntorch as snn
 import torch
 from snntorch import surrogate
 from torch import nn
 
-from nmhpo.snn._fused import SURROGATES, integrate_mean, leaky_over_time
+from nmhpo.snn._fused import (
+    SURROGATES,
+    integrate_mean,
+    leaky_membranes_over_time,
+    leaky_over_time,
+)
+
+if TYPE_CHECKING:
+    from nmhpo.snn._neurobench import WorkloadCounter
 
 #: A weight layer's forward: input (B, ...) -> synaptic current (B, ...).
 Synapse = Callable[[torch.Tensor], torch.Tensor]
@@ -182,6 +190,7 @@ class SpikingNet(nn.Module):
         x_seq: torch.Tensor,
         num_steps: int,
         synapses: Sequence[Synapse] | None = None,
+        counter: WorkloadCounter | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Run ``num_steps`` time steps, layer by layer.
 
@@ -195,6 +204,8 @@ class SpikingNet(nn.Module):
             num_steps: T.
             synapses: replacements for the weight layers' forward (crossbar-aware inference);
                 default: the float layers themselves.
+            counter: accumulates NeuroBench's workload counts of this batch (inference
+                only): each weight layer's input, each spiking layer's spikes and membranes.
 
         Returns:
             The readout (B, n_outputs): output membrane averaged over time, or spike counts
@@ -208,13 +219,15 @@ class SpikingNet(nn.Module):
         events[:, 0] = nz if steps_in > 1 else nz[0]
         h = self._shape_input(x_seq.reshape(steps_in * batch, *x_seq.shape[2:]))
         for i in range(self.n_layers):
+            if counter is not None:
+                counter.connection(i, h, batch, num_steps)
             cur = syn[i](h)
             cur = cur.reshape(-1, batch, *cur.shape[1:])
             if cur.shape[0] != num_steps:  # direct encoding: the same current every step
                 cur = cur.expand(num_steps, *cur.shape[1:])
             if i == len(self.neurons):  # non-spiking output integrator
                 return integrate_mean(cur, self.beta), events
-            spk = self._neuron_over_time(i, cur)
+            spk = self._neuron_over_time(i, cur, counter)
             spk = self._after_neuron(i, spk.reshape(num_steps * batch, *spk.shape[2:]))
             if i + 1 < self.n_layers:
                 events[:, i + 1] = (
@@ -223,10 +236,18 @@ class SpikingNet(nn.Module):
             h = spk
         return spk.reshape(num_steps, batch, -1).mean(dim=0), events
 
-    def _neuron_over_time(self, i: int, cur: torch.Tensor) -> torch.Tensor:
+    def _neuron_over_time(
+        self, i: int, cur: torch.Tensor, counter: WorkloadCounter | None = None
+    ) -> torch.Tensor:
         neuron = self.neurons[i]
         if type(neuron) is snn.Leaky and self.surrogate in SURROGATES:
             beta, threshold = self._leaky_constants[i]
+            if counter is not None:  # inference: the same loop, membranes kept
+                spk, mems = leaky_membranes_over_time(
+                    cur, beta=beta, threshold=threshold, reset=neuron.reset_mechanism
+                )
+                counter.neurons(spk, mems)
+                return spk
             return leaky_over_time(
                 cur,
                 beta=beta,
@@ -236,11 +257,15 @@ class SpikingNet(nn.Module):
                 slope=self.slope,
             )
         states: tuple[torch.Tensor, ...] | None = None
-        out = []
+        out, mems = [], []
         for t in range(cur.shape[0]):
             spk, states = self._step(neuron, cur[t], states)
             out.append(spk)
-        return torch.stack(out)
+            mems.append(states[-1])  # the membrane is the last state (after syn)
+        spikes = torch.stack(out)
+        if counter is not None:
+            counter.neurons(spikes, torch.stack(mems))
+        return spikes
 
     @staticmethod
     def _step(

@@ -30,6 +30,7 @@ from nmhpo.errors import TrialFailedError
 from nmhpo.snn._encode import encode
 from nmhpo.snn._hardware import HardwarePoint, crossbar_synapses
 from nmhpo.snn._model import Architecture, SpikingNet, make_surrogate
+from nmhpo.snn._neurobench import WorkloadCounter
 from nmhpo.snn._optim import FusedAdam, FusedSGD
 from nmhpo.tasks import TaskData
 
@@ -115,6 +116,8 @@ class EvalResult:
     activity_per_step: list[list[float]]  # (T, n_layers)
     spikes_per_inference: float  # input events into all weight layers, per sample
     eval_time_s: float
+    #: NeuroBench's workload metrics of the pass, per sample (see `nmhpo.snn._neurobench`).
+    neurobench: dict[str, float] = field(default_factory=dict)
 
 
 def _loss_fn(data: TaskData) -> nn.Module:
@@ -161,16 +164,18 @@ def _run(
     params: dict[str, Any],
     gen: torch.Generator,
     synapses: Any = None,
+    counter: WorkloadCounter | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Inference in large batches on ``x``'s device; returns outputs (N, n_out) and events
-    (T, n_layers), both still on that device."""
+    (T, n_layers), both still on that device. ``counter`` accumulates NeuroBench's counts."""
     steps = int(params["num_steps"])
     outs = []
     events = torch.zeros(steps, net.n_layers, dtype=torch.float64, device=x.device)
     with torch.inference_mode():
         for first in range(0, len(x), EVAL_BATCH):
             xb = x[first : first + EVAL_BATCH]
-            out, ev = net(encode(xb, params["encoding"], steps, gen), steps, synapses)
+            x_seq = encode(xb, params["encoding"], steps, gen)
+            out, ev = net(x_seq, steps, synapses, counter=counter)
             outs.append(out)
             events += ev
     return torch.cat(outs), events
@@ -361,6 +366,7 @@ def evaluate(
 
     The input encoding's randomness is seeded from the model seed, so the same model on the
     same hardware point and device gives the same numbers in every trial and worker.
+    NeuroBench's workload metrics are counted in the same pass (not in the calibration).
     """
     start = time.perf_counter()
     params = model.params
@@ -377,7 +383,8 @@ def evaluate(
             for s in synapses:
                 s.finish_calibration()
         x, y = tensors[f"x_{split}"], getattr(data, f"y_{split}")
-        out, events = _run(net, x, params, gen, synapses)
+        counter = WorkloadCounter.for_network(net)
+        out, events = _run(net, x, params, gen, synapses, counter)
     finally:
         snn.SpikingNeuron.init()
     if data.kind == "classification":
@@ -386,10 +393,12 @@ def evaluate(
         metrics = data.metrics(y, out.cpu().numpy())
     fan_in = np.array([ci * d * d for ci, _, _, d, _ in model.arch.crossbar_layers()], float)
     per_step = events.cpu().numpy() / (fan_in * len(x))
+    neurobench = counter.metrics()
     return EvalResult(
         metrics=metrics,
         activity=[float(a) for a in np.clip(per_step.mean(axis=0), 0.0, 1.0)],
         activity_per_step=np.clip(per_step, 0.0, 1.0).round(6).tolist(),
         spikes_per_inference=float(events.sum() / len(x)),
         eval_time_s=time.perf_counter() - start,
+        neurobench=neurobench,
     )
