@@ -117,6 +117,7 @@ METRICS: dict[str, Metric] = {
     "num_steps": Metric("minimize", "", "SNN time steps per inference"),
     "spikes_per_inference": Metric("minimize", "", "input spikes into all layers per sample"),
     "n_pe": Metric("minimize", "", "processing elements the network occupies"),
+    "n_tiles": Metric("minimize", "", "tiles the network occupies"),
     # NeuroBench's complexity metrics, per inference (nmhpo/snn/_neurobench.py).
     "syn_ops_dense": Metric("minimize", "", "synaptic operations per sample, every weight"),
     "syn_ops_effective_ac": Metric(

@@ -264,3 +264,13 @@ def test_storage_option_error_names_the_url_once(tiny_study: Path) -> None:
     assert str(info.value) == (
         "--storage: expected a sqlite, postgresql or mysql URL; got 'foo://bar'"
     )
+
+
+def test_every_metric_a_trial_stores_can_be_an_objective(tmp_path: Path) -> None:
+    """n_tiles was stored by every trial yet refused as an objective."""
+    text = tiny_study_text().replace(
+        '{ name = "energy_uj", direction = "minimize" }', '{ name = "n_tiles" }'
+    )
+    path = tmp_path / "tiles.toml"
+    path.write_text(text)
+    assert [o.name for o in load_config(path).study.objectives] == ["accuracy", "n_tiles"]
