@@ -4,6 +4,8 @@ imports torch or snnTorch."""
 from nmhpo.snn._encode import encode
 from nmhpo.snn._hardware import CrossbarSynapse, HardwarePoint, crossbar_synapses
 from nmhpo.snn._model import Architecture, SpikingNet, make_surrogate
+from nmhpo.snn._nir import DT as NIR_DT
+from nmhpo.snn._nir import nir_problem, to_nir
 from nmhpo.snn._store import ModelStore, model_key
 from nmhpo.snn._train import (
     EvalResult,
@@ -19,6 +21,7 @@ __all__ = [
     "CrossbarSynapse",
     "EvalResult",
     "HardwarePoint",
+    "NIR_DT",
     "ModelStore",
     "SpikingNet",
     "TrainedModel",
@@ -29,5 +32,7 @@ __all__ = [
     "evaluate",
     "make_surrogate",
     "model_key",
+    "nir_problem",
+    "to_nir",
     "train",
 ]
