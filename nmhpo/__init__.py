@@ -27,11 +27,13 @@ if TYPE_CHECKING:
     from nmhpo.config import StudyConfig, load_config
     from nmhpo.errors import (
         ConfigError,
+        ExportError,
         NmhpoError,
         StorageError,
         StudyStoppedError,
         TaskError,
     )
+    from nmhpo.export import ExportResult
     from nmhpo.record import Breakdown, Point, RunInfo, TrialRecord, TrialResult
     from nmhpo.report import Report
 
@@ -50,8 +52,10 @@ _LAZY: dict[str, str] = {
     "StudySummary": "nmhpo.analysis",
     "Reach": "nmhpo.analysis",
     "Report": "nmhpo.report",
+    "ExportResult": "nmhpo.export",
     "NmhpoError": "nmhpo.errors",
     "ConfigError": "nmhpo.errors",
+    "ExportError": "nmhpo.errors",
     "StorageError": "nmhpo.errors",
     "StudyStoppedError": "nmhpo.errors",
     "TaskError": "nmhpo.errors",
@@ -73,8 +77,10 @@ __all__ = [
     "StudySummary",
     "Reach",
     "Report",
+    "ExportResult",
     "NmhpoError",
     "ConfigError",
+    "ExportError",
     "StorageError",
     "StudyStoppedError",
     "TaskError",

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
     from nmhpo.analysis import Comparison, Evaluator
+    from nmhpo.export import ExportResult
     from nmhpo.record import TrialRecord
     from nmhpo.report import Report
     from nmhpo.study import RunSummary
@@ -142,6 +143,24 @@ class Study:
     def default_report_dir(self) -> Path:
         cfg = self.config
         return (cfg.storage_dir or cfg.base_dir) / "nmhpo-report" / self.name
+
+    def export(self, trial: int, out_dir: str | Path | None = None) -> ExportResult:
+        """Write trial ``trial``'s trained network as NIR (``network.nir``) and its hardware
+        design as JSON (``hardware.json``, with the ``limits`` of what NIR cannot hold) into
+        ``out_dir`` (default: `default_export_dir`). Needs ``pip install "nmhpo[export]"``.
+
+        Raises:
+            ExportError: the trial does not exist or did not complete, the study is not
+                nmhpo's, or its network has no exact NIR graph; nothing is written.
+        """
+        from nmhpo.export import export_trial
+
+        folder = Path(out_dir) if out_dir is not None else self.default_export_dir(trial)
+        return export_trial(self, trial, folder)
+
+    def default_export_dir(self, trial: int) -> Path:
+        cfg = self.config
+        return (cfg.storage_dir or cfg.base_dir) / "nmhpo-export" / self.name / f"trial-{trial}"
 
     def compare(self, *others: Study | StudyLike, grid: bool = True) -> Comparison:
         """This study and ``others`` against one reference point, and against this study's

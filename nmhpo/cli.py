@@ -468,6 +468,38 @@ def report(
 
 
 @app.command()
+def export(
+    study: StudyArg,
+    trial: Annotated[int, typer.Option("--trial", min=0, help="Trial to export.")],
+    storage: StorageOpt = None,
+    study_name: StudyNameOpt = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Folder for the files [default: nmhpo-export/<study>/trial-<N> beside the "
+            "study file].",
+        ),
+    ] = None,
+) -> None:
+    """Write a trial's trained network as NIR (network.nir) and its hardware design (knobs,
+    crossbar mapping, energy and area, objective values, what NIR cannot hold) as JSON."""
+    from nmhpo.api import open_study
+
+    with _errors():
+        result = open_study(_load(study, storage, study_name)).export(trial, out_dir)
+    source = "from the model cache" if result.network_source == "cache" else "trained again"
+    out.print(
+        f"trial {result.trial} of study {result.study_name!r}: network {source}, "
+        f"{len(result.nir_nodes)} NIR nodes; what NIR does not hold ({len(result.limits)} "
+        "items) is listed under 'limits' in hardware.json",
+        highlight=False,
+    )
+    for path in result.files:
+        out.print(f"wrote {path}", highlight=False)
+
+
+@app.command()
 def compare(
     studies: Annotated[
         list[str], typer.Argument(help="Study files (or shipped names) to put side by side.")

@@ -41,3 +41,7 @@ class StudyStoppedError(NmhpoError):
 
 class DeviceError(NmhpoError):
     """The machine cannot provide the device a study asks for (CUDA without a GPU)."""
+
+
+class ExportError(NmhpoError):
+    """A trial cannot be exported: unknown, not complete, or a network NIR cannot hold."""

@@ -6,7 +6,9 @@ from nmhpo.crossbar._model import (
     ENERGY_COMPONENTS,
     MODES,
     CrossbarResult,
+    LayerMapping,
     evaluate,
+    layer_mapping,
     tech_factors,
 )
 from nmhpo.crossbar._network import Layer, Network, dense_network, vgg9_cifar10
@@ -29,11 +31,13 @@ __all__ = [
     "CrossbarResult",
     "Knob",
     "Layer",
+    "LayerMapping",
     "Network",
     "Preset",
     "Priced",
     "dense_network",
     "evaluate",
+    "layer_mapping",
     "load_preset",
     "parse_network",
     "parse_setting",

@@ -303,6 +303,13 @@ def _distinct_sizes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return unique.astype(np.float64), index
 
 
+def _pes(c_in: np.ndarray, c_out: np.ndarray, xbar_size: Any) -> np.ndarray:
+    """PEs of each layer: its input channels over crossbar rows times its output channels over
+    crossbar columns, one PE per (row block, column block); a PE holds that block for every
+    kernel position (k^2 crossbars). Broadcasts ``xbar_size`` against the layers."""
+    return np.ceil(c_in / xbar_size) * np.ceil(c_out / xbar_size)
+
+
 def _cycles_by_kind(
     pe_cycles_u: np.ndarray,
     rows_u: np.ndarray,
@@ -415,7 +422,7 @@ def evaluate(
     # Per distinct crossbar size (m of them) x layer: PEs and PE cycles per step.
     sizes, index = _distinct_sizes(x)
     index = np.broadcast_to(index, (n,))
-    pes_u = np.ceil(c_in / sizes[:, None]) * np.ceil(c_out / sizes[:, None])
+    pes_u = _pes(c_in, c_out, sizes[:, None])
     n_pe = pes_u.sum(axis=1)[index]
     rows_u = np.minimum(sizes[:, None], c_in) * k2  # rows that can wake a PE
     cycles, cycles_index = _cycles_by_kind(pes_u * d_out**2, rows_u, k2, act, index)
@@ -497,4 +504,63 @@ def evaluate(
         n_pe=np.broadcast_to(n_pe, (n,)),
         n_tiles=np.broadcast_to(n_tiles, (n,)),
         _terms=terms,
+    )
+
+
+@dataclass(frozen=True)
+class LayerMapping:
+    """How one design lays a network on crossbars: the counts `evaluate` prices.
+
+    Per layer, arrays of shape (n_layers,): ``row_blocks`` = ceil(c_in / xbar_size),
+    ``col_blocks`` = ceil(c_out / xbar_size), ``pes`` their product, ``crossbars`` = pes x k^2 x
+    ``weight_slices`` (one crossbar per kernel position and cell slice), and
+    ``pe_cycles_per_step`` = pes x d_out^2 (every output position is one PE cycle). For the chip:
+    ``n_pe``, ``n_tiles`` = ceil(n_pe / pe_per_tile) and ``crossbars_per_pe`` = k_max^2 x
+    ``weight_slices`` (PEs are uniform, sized for the largest kernel), as the area counts them.
+    ``weight_slices`` is ceil(weight_bits / cell_bits) in event mode and 1 in spikesim mode.
+    """
+
+    row_blocks: np.ndarray
+    col_blocks: np.ndarray
+    pes: np.ndarray
+    crossbars: np.ndarray
+    pe_cycles_per_step: np.ndarray
+    n_pe: int
+    n_tiles: int
+    pe_per_tile: int
+    crossbars_per_pe: int
+    weight_slices: int
+
+
+def layer_mapping(
+    network: Network,
+    preset: Preset,
+    knobs: Mapping[str, Any] | None = None,
+    *,
+    mode: Mode = "event",
+) -> LayerMapping:
+    """The crossbar mapping of ``network`` on one design (``knobs`` over the preset's; scalar
+    values; knobs the cost model does not read are ignored)."""
+    if mode not in MODES:
+        raise HardwareModelError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    merged = {k: v for k, v in {**preset.knobs, **(knobs or {})}.items() if k in KNOBS}
+    kn = _knob_arrays(merged, 1)  # one design: a knob with several values is refused
+    x = float(kn["xbar_size"])
+    c_in, c_out = network.column("c_in"), network.column("c_out")
+    k2, d_out = network.column("k") ** 2, network.column("d_out")
+    slices = 1 if mode == "spikesim" else int(np.ceil(kn["weight_bits"] / kn["cell_bits"]))
+    pes = _pes(c_in, c_out, x)
+    n_pe = int(pes.sum())
+    pe_per_tile = int(kn["pe_per_tile"])
+    return LayerMapping(
+        row_blocks=np.ceil(c_in / x),
+        col_blocks=np.ceil(c_out / x),
+        pes=pes,
+        crossbars=pes * k2 * slices,
+        pe_cycles_per_step=pes * d_out**2,
+        n_pe=n_pe,
+        n_tiles=-(-n_pe // pe_per_tile),
+        pe_per_tile=pe_per_tile,
+        crossbars_per_pe=int(k2.max()) * slices,
+        weight_slices=slices,
     )

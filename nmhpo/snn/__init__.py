@@ -10,6 +10,8 @@ from nmhpo.snn._neurobench import (
     WorkloadCounter,
     static_metrics,
 )
+from nmhpo.snn._nir import DT as NIR_DT
+from nmhpo.snn._nir import nir_problem, to_nir
 from nmhpo.snn._store import ModelStore, model_key
 from nmhpo.snn._train import (
     EvalResult,
@@ -25,6 +27,7 @@ __all__ = [
     "CrossbarSynapse",
     "EvalResult",
     "HardwarePoint",
+    "NIR_DT",
     "ModelStore",
     "SpikingNet",
     "StepwiseNet",
@@ -38,6 +41,8 @@ __all__ = [
     "evaluate",
     "make_surrogate",
     "model_key",
+    "nir_problem",
     "static_metrics",
+    "to_nir",
     "train",
 ]
