@@ -38,7 +38,8 @@ class TaskOptions(BaseModel):
 
 @dataclass(frozen=True)
 class Splits:
-    """Inputs are float32, (n, *input_shape), scaled to [0, 1]. Targets are int64 class labels
+    """Inputs are float32, (n, *input_shape), scaled to [0, 1]; an event task's are uint8 event
+    counts on a fine time grid, (n, time_bins, 2, H, W). Targets are int64 class labels
     (n,) for classification and float32 (n, n_outputs) normalised values for regression;
     ``meta`` holds what the metrics need to go back to physical units."""
 
@@ -67,6 +68,9 @@ class TaskInfo:
     score: MetricsFn  # (y_true, y_pred, meta) -> metrics
     #: Tasks whose data the user must give ([task] path) read it themselves; others read .npz.
     read_path: Callable[[Path, Any, int], Splits] | None = None
+    #: Samples are event counts on a fine time grid (see `nmhpo.tasks._events`): they are the
+    #: input spikes, binned into num_steps frames by encoding "events", the only one allowed.
+    events: bool = False
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,14 @@ class TaskData:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        return tuple(int(s) for s in self.x_train.shape[1:])
+        """One time step's input: an event task's (2, H, W) frame, after its time axis."""
+        first = 2 if self.info.events else 1
+        return tuple(int(s) for s in self.x_train.shape[first:])
+
+    @property
+    def time_bins(self) -> int | None:
+        """The fine time bins of an event task's samples; None for other tasks."""
+        return int(self.x_train.shape[1]) if self.info.events else None
 
     @property
     def n_features(self) -> int:
@@ -202,7 +213,7 @@ def read_npz(path: Path, info: TaskInfo) -> Splits:
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if len(x) != len(y):
             raise TaskError(f"{path}: x_{split} has {len(x)} rows but y_{split} has {len(y)}")
-        arrays[f"x_{split}"] = x.astype(np.float32)
+        arrays[f"x_{split}"] = x.astype(np.uint8 if info.events else np.float32)
         if info.kind == "classification":
             arrays[f"y_{split}"] = y.astype(np.int64)
         else:
