@@ -1,4 +1,5 @@
-"""Input encodings: static inputs in [0, 1] to time-first spike trains (or currents)."""
+"""Input encodings: static inputs in [0, 1] to time-first spike trains (or currents), and an
+event task's fine-grid event counts to num_steps spike frames."""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ def encode(x: torch.Tensor, encoding: str, num_steps: int, gen: torch.Generator)
     * delta: sigma-delta modulation, a deterministic rate code: x is accumulated each step and
       a spike is emitted (and 1 subtracted) whenever the sum reaches 1. (T, B, ...).
     * direct: the analog value as a constant current, (1, B, ...), reused every step.
+    * events: ``x`` is already spikes, event counts on a fine time grid (B, T_fine, ...) (an
+      event task's samples): the fine bins are summed into ``num_steps`` frames
+      (`bin_time`), and a frame is a spike wherever it holds at least one event (a binary
+      frame: several events of one pixel and polarity in one step are one spike). (T, B, ...).
 
     Everything is made on ``x``'s device; ``gen`` must live there too (rate draws from it).
     """
@@ -33,4 +38,22 @@ def encode(x: torch.Tensor, encoding: str, num_steps: int, gen: torch.Generator)
         return torch.diff(counts, dim=0, prepend=torch.zeros_like(counts[:1]))
     if encoding == "direct":
         return x.unsqueeze(0)
+    if encoding == "events":
+        return (bin_time(x, num_steps) > 0).to(torch.float32)
     raise ValueError(f"unknown encoding {encoding!r}")
+
+
+def bin_time(x: torch.Tensor, num_steps: int) -> torch.Tensor:
+    """Event counts (B, T_fine, ...) summed into ``num_steps`` frames, time first (T, B, ...).
+
+    Frame ``j`` sums fine bins ``floor(j T_fine / T)`` to ``floor((j + 1) T_fine / T) - 1``:
+    every fine bin lands in exactly one frame, so the counts are preserved. With ``num_steps``
+    above ``T_fine`` some frames are empty. Vectorized: one cumulative sum over time, read at
+    the frame boundaries.
+    """
+    fine = x.shape[1]
+    cum = torch.cumsum(x.to(torch.int32), dim=1)
+    cum = torch.cat([torch.zeros_like(cum[:, :1]), cum], dim=1)
+    bounds = (torch.arange(num_steps + 1, device=x.device) * fine) // num_steps
+    frames = cum[:, bounds[1:]] - cum[:, bounds[:-1]]
+    return frames.transpose(0, 1)
