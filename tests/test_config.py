@@ -274,3 +274,44 @@ def test_every_metric_a_trial_stores_can_be_an_objective(tmp_path: Path) -> None
     path = tmp_path / "tiles.toml"
     path.write_text(text)
     assert [o.name for o in load_config(path).study.objectives] == ["accuracy", "n_tiles"]
+
+
+def _event_study(tmp_path: Path, encoding_line: str) -> Path:
+    text = tiny_study_text().replace('name = "digits"', 'name = "events-digits"')
+    text = text.replace(
+        'encoding = { type = "categorical", choices = ["rate", "direct"] }', encoding_line
+    )
+    path = tmp_path / "events.toml"
+    path.write_text(text)
+    return path
+
+
+def test_an_event_task_defaults_to_and_accepts_only_the_events_encoding(tmp_path: Path) -> None:
+    cfg = load_config(_event_study(tmp_path, ""))
+    assert cfg.fixed_software()["encoding"] == "events"
+    assert "encoding" not in cfg.searched()
+    assert (
+        load_config(_event_study(tmp_path, 'encoding = "events"')).fixed_software()["encoding"]
+        == "events"
+    )
+    for bad in ("rate", "latency", "delta", "direct"):
+        path = _event_study(
+            tmp_path, f'encoding = {{ type = "categorical", choices = ["events", "{bad}"] }}'
+        )
+        with pytest.raises(ConfigError) as info:
+            load_config(path)
+        assert str(info.value) == (
+            f"{path}: space.software.encoding: the events-digits task's inputs are events; "
+            f"expected 'events' (or no encoding key); got '{bad}'"
+        )
+
+
+def test_a_static_task_refuses_the_events_encoding(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(tiny_study_text().replace('["rate", "direct"]', '["rate", "events"]'))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == (
+        f"{path}: space.software.encoding: 'events' needs an event task "
+        "(events-digits, nmnist); task digits gives static inputs"
+    )
