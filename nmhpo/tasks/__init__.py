@@ -21,9 +21,10 @@ from nmhpo.tasks._mnist import MNIST
 from nmhpo.tasks._nmnist import NMNIST
 from nmhpo.tasks._pbl import PBL
 from nmhpo.tasks._ptycho import PTYCHO
+from nmhpo.tasks._shd import SHD
 
 TASKS: dict[str, TaskInfo] = {
-    t.name: t for t in (DIGITS, MNIST, BRAGG, PTYCHO, PBL, EVENTS_DIGITS, NMNIST)
+    t.name: t for t in (DIGITS, MNIST, BRAGG, PTYCHO, PBL, EVENTS_DIGITS, NMNIST, SHD)
 }
 
 

@@ -145,3 +145,35 @@ def test_nmnist_without_test_folder_splits_train_and_refuses_a_bad_folder(
         prepare(info, info.options(), 0, data_path=tmp_path)
     with pytest.raises(TaskError, match=r"set \[task\] path"):
         prepare(info, info.options(), 0)
+
+
+def _shd_file(path: Path, times: list[list[float]], units: list[list[int]], labels: list[int]):
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        spikes = f.create_group("spikes")
+        t = spikes.create_dataset("times", (len(times),), dtype=h5py.vlen_dtype(np.float32))
+        u = spikes.create_dataset("units", (len(units),), dtype=h5py.vlen_dtype(np.uint16))
+        for i, (ti, ui) in enumerate(zip(times, units, strict=True)):
+            t[i], u[i] = np.asarray(ti, np.float32), np.asarray(ui, np.uint16)
+        f.create_dataset("labels", data=np.asarray(labels, np.uint16))
+
+
+def test_shd_files_bin_every_spike_by_unit_and_time(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    n, labels = 60, [i % 20 for i in range(60)]
+    times = [np.sort(rng.uniform(0, 1.3, 50 + i)).tolist() for i in range(n)]
+    units = [rng.integers(0, 700, 50 + i).tolist() for i in range(n)]
+    (tmp_path / "N-MNIST").mkdir()
+    _shd_file(tmp_path / "shd_train.h5", times, units, labels)
+    _shd_file(tmp_path / "shd_test.h5", times[:20], units[:20], labels[:20])
+    info = get_task("shd")
+    data = prepare(info, info.options(time_bins=13), 0, data_path=tmp_path)
+    assert data.input_shape == (700,) and data.time_bins == 13
+    assert data.x_test.shape == (20, 13, 700) and data.y_test.tolist() == labels[:20]
+    # every spike within the 1.4 s window is counted once, in its unit's channel and time bin
+    assert data.x_test.sum(axis=(1, 2), dtype=np.int64).tolist() == [50 + i for i in range(20)]
+    k = int(times[3][0] * 1000 * 13 / 1400)
+    assert data.x_test[3, k, units[3][0]] >= 1
+    with pytest.raises(TaskError, match="no shd_train.h5"):
+        prepare(info, info.options(), 0, data_path=tmp_path / "N-MNIST")  # no .h5 there
