@@ -99,3 +99,17 @@ def test_a_study_on_event_data_prices_the_measured_event_activity(tmp_path: Path
     assert len(activity) == 2 and 0.0 < activity[0] < 0.5
     assert result.metrics["energy_uj"] > 0
     assert np.isfinite(result.metrics["accuracy"])
+
+
+def test_a_dense_network_takes_one_dimensional_event_frames() -> None:
+    from nmhpo.tasks import Splits, TaskData, get_task
+
+    rng = np.random.default_rng(0)
+    x = (rng.random((60, 10, 700)) < 0.02).astype(np.uint8)  # SHD-shaped: no image, no polarity
+    y = np.arange(60) % 20
+    data = TaskData(get_task("shd"), Splits(x, y, x, y, x, y))
+    model = train(data, _params(epochs=1, hidden_size=16, num_steps=5), seed=0)
+    assert model.arch.crossbar_layers() == [(700, 16, 1, 1, 1), (16, 20, 1, 1, 1)]
+    result = evaluate(model, data)
+    frames = encode(torch.from_numpy(x), "events", 5, torch.Generator())
+    assert result.activity[0] == pytest.approx(float(frames.mean()), rel=1e-6)
