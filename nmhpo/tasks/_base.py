@@ -213,7 +213,10 @@ def read_npz(path: Path, info: TaskInfo) -> Splits:
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if len(x) != len(y):
             raise TaskError(f"{path}: x_{split} has {len(x)} rows but y_{split} has {len(y)}")
-        arrays[f"x_{split}"] = x.astype(np.uint8 if info.events else np.float32)
+        if info.events:  # event counts; clipped as `nmhpo.tasks._events` clips them
+            arrays[f"x_{split}"] = np.clip(x, 0, np.iinfo(np.uint8).max).astype(np.uint8)
+        else:
+            arrays[f"x_{split}"] = x.astype(np.float32)
         if info.kind == "classification":
             arrays[f"y_{split}"] = y.astype(np.int64)
         else:

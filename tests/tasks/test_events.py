@@ -177,3 +177,15 @@ def test_shd_files_bin_every_spike_by_unit_and_time(tmp_path: Path) -> None:
     assert data.x_test[3, k, units[3][0]] >= 1
     with pytest.raises(TaskError, match="no shd_train.h5"):
         prepare(info, info.options(), 0, data_path=tmp_path / "N-MNIST")  # no .h5 there
+
+
+def test_a_users_event_npz_is_read_as_clipped_uint8_counts(tmp_path: Path) -> None:
+    x = np.zeros((4, 3, 2, 5, 5), dtype=np.int64)
+    x[0, 1, 1, 2, 2] = 300
+    x[1, 0, 0, 0, 0] = 7
+    path = tmp_path / "mine.npz"
+    np.savez(path, x_train=x, y_train=np.arange(4), x_val=x, y_val=np.arange(4))
+    data = prepare(get_task("events-digits"), get_task("events-digits").options(), 0,
+                   data_path=path)  # fmt: skip
+    assert data.x_train.dtype == np.uint8 and data.input_shape == (2, 5, 5)
+    assert data.x_train[0, 1, 1, 2, 2] == 255 and data.x_train[1, 0, 0, 0, 0] == 7
