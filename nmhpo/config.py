@@ -546,6 +546,14 @@ def _semantic_problem(cfg: StudyConfig) -> str | None:
     problem = _encoding_problem(cfg, TASKS[cfg.task.name].events, event_tasks)
     if problem:
         return problem
+    time_bins = getattr(options_model.model_validate(cfg.task.options_dict()), "time_bins", None)
+    if TASKS[cfg.task.name].events and isinstance(time_bins, int):
+        most = _largest(cfg.space.software.get("num_steps"), SOFTWARE["num_steps"].default)
+        if most > time_bins:
+            return (
+                f"space.software.num_steps: expected at most task.time_bins ({time_bins}): "
+                f"a step is at least one fine time bin; got {most}"
+            )
     both = set(cfg.space.software) & set(cfg.space.hardware)
     if both:
         return f"space.hardware.{sorted(both)[0]}: also in space.software"
@@ -577,6 +585,17 @@ def _semantic_problem(cfg: StudyConfig) -> str | None:
     if cfg.study.sampler == "grid":
         return grid_problem(cfg)
     return None
+
+
+def _largest(spec: Any, default: int) -> int:
+    """The largest value a numeric parameter can take (its default when not in the space)."""
+    if spec is None:
+        return default
+    if isinstance(spec, FixedParam):
+        return int(spec.value)
+    if isinstance(spec, CategoricalParam):
+        return int(max(spec.choices))
+    return int(spec.high)
 
 
 def _encoding_problem(cfg: StudyConfig, events: bool, event_tasks: list[str]) -> str | None:

@@ -315,3 +315,15 @@ def test_a_static_task_refuses_the_events_encoding(tmp_path: Path) -> None:
         f"{path}: space.software.encoding: 'events' needs an event task "
         "(events-digits, nmnist, shd); task digits gives static inputs"
     )
+
+
+def test_an_event_task_refuses_more_steps_than_fine_time_bins(tmp_path: Path) -> None:
+    path = _event_study(tmp_path, "")
+    text = path.read_text().replace("n_train = 600", "n_train = 600\ntime_bins = 4")
+    path.write_text(text.replace("low = 2, high = 3", "low = 2, high = 6"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == (
+        f"{path}: space.software.num_steps: expected at most task.time_bins (4): "
+        "a step is at least one fine time bin; got 6"
+    )
