@@ -225,11 +225,23 @@ def read_npz(path: Path, info: TaskInfo) -> Splits:
     return Splits(*(arrays[k] for k in NPZ_ARRAYS), meta=meta)
 
 
-def cache_key(info: TaskInfo, options: TaskOptions, seed: int) -> str:
-    blob = json.dumps(
-        {"task": info.name, "options": options.model_dump(mode="json"), "seed": seed},
-        sort_keys=True,
-    )
+def cache_key(
+    info: TaskInfo, options: TaskOptions, seed: int, data_path: Path | None = None
+) -> str:
+    """What decides a task's data: its options and seed, and for data read from a folder,
+    that folder and every file in it (relative name, size, modification time)."""
+    key: dict[str, Any] = {
+        "task": info.name,
+        "options": options.model_dump(mode="json"),
+        "seed": seed,
+    }
+    if data_path is not None:
+        files = sorted(p for p in data_path.rglob("*") if p.is_file())
+        key["path"] = str(data_path.resolve())
+        key["files"] = [
+            [str(f.relative_to(data_path)), f.stat().st_size, f.stat().st_mtime_ns] for f in files
+        ]
+    blob = json.dumps(key, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -257,20 +269,33 @@ def prepare(
     data_path: Path | None = None,
     cache_dir: Path | None = None,
 ) -> TaskData:
-    """The task's data: the user's .npz if given, else generated once and cached on disk."""
+    """The task's data: the user's .npz if given, else generated once and cached on disk.
+
+    A folder of event recordings (an event task's ``read_path``) is also read once and
+    cached: decoding tens of thousands of files is slow, and every worker would repeat it.
+    Its key includes every file's name, size and modification time, so changed recordings
+    are read again.
+    """
     if data_path is not None:
-        if info.read_path is not None:
+        if info.read_path is None:
+            return TaskData(info, read_npz(data_path, info))
+        if cache_dir is None or not info.events:
             return TaskData(info, info.read_path(data_path, options, seed))
-        return TaskData(info, read_npz(data_path, info))
     if cache_dir is None:
         return TaskData(info, info.build(options, seed))
-    path = cache_dir / f"{info.name}-{cache_key(info, options, seed)}.npz"
+    key = cache_key(info, options, seed, data_path)
+    path = cache_dir / f"{info.name}-{key}.npz"
     if path.is_file():
         try:
             return TaskData(info, read_npz(path, info))
         except TaskError:
             logger.warning("task cache %s is unreadable; generating it again", path)
-    splits = info.build(options, seed)
+    if data_path is not None and info.read_path is not None:
+        splits = info.read_path(data_path, options, seed)
+        made = f"read {data_path}"
+    else:
+        splits = info.build(options, seed)
+        made = "generated"
     _save(path, splits)
-    logger.info("generated %s data into %s", info.name, path)
+    logger.info("%s %s data into %s", made, info.name, path)
     return TaskData(info, splits)

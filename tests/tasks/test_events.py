@@ -189,3 +189,20 @@ def test_a_users_event_npz_is_read_as_clipped_uint8_counts(tmp_path: Path) -> No
                    data_path=path)  # fmt: skip
     assert data.x_train.dtype == np.uint8 and data.input_shape == (2, 5, 5)
     assert data.x_train[0, 1, 1, 2, 2] == 255 and data.x_train[1, 0, 0, 0, 0] == 7
+
+
+def test_a_folder_of_recordings_is_read_once_into_the_cache(tmp_path: Path) -> None:
+    info = get_task("nmnist")
+    root = _nmnist_folder(tmp_path / "N-MNIST")
+    cache = tmp_path / "cache"
+    options = info.options(time_bins=5)
+    first = prepare(info, options, 0, data_path=root, cache_dir=cache)
+    (cached,) = cache.glob("nmnist-*.npz")
+    stamp = cached.stat().st_mtime_ns
+    second = prepare(info, options, 0, data_path=root, cache_dir=cache)
+    assert cached.stat().st_mtime_ns == stamp  # read from the cache, not written again
+    np.testing.assert_array_equal(first.x_train, second.x_train)
+    assert second.x_train.dtype == np.uint8 and second.time_bins == 5
+    shutil.copyfile(SAMPLE, root / "Test" / "3" / "extra.bin")  # a new recording: read again
+    third = prepare(info, options, 0, data_path=root, cache_dir=cache)
+    assert len(third.x_test) == 11 and len(list(cache.glob("nmnist-*.npz"))) == 2
