@@ -313,7 +313,7 @@ def test_a_static_task_refuses_the_events_encoding(tmp_path: Path) -> None:
         load_config(path)
     assert str(info.value) == (
         f"{path}: space.software.encoding: 'events' needs an event task "
-        "(events-digits, nmnist, shd); task digits gives static inputs"
+        "(events-digits, nmnist, shd, dvs-gesture); task digits gives static inputs"
     )
 
 

@@ -15,6 +15,7 @@ from nmhpo.tasks._base import (
 )
 from nmhpo.tasks._bragg import BRAGG
 from nmhpo.tasks._digits import DIGITS
+from nmhpo.tasks._dvs_gesture import DVS_GESTURE
 from nmhpo.tasks._events import bin_events, dvs_events
 from nmhpo.tasks._events_digits import EVENTS_DIGITS
 from nmhpo.tasks._mnist import MNIST
@@ -24,7 +25,7 @@ from nmhpo.tasks._ptycho import PTYCHO
 from nmhpo.tasks._shd import SHD
 
 TASKS: dict[str, TaskInfo] = {
-    t.name: t for t in (DIGITS, MNIST, BRAGG, PTYCHO, PBL, EVENTS_DIGITS, NMNIST, SHD)
+    t.name: t for t in (DIGITS, MNIST, BRAGG, PTYCHO, PBL, EVENTS_DIGITS, NMNIST, SHD, DVS_GESTURE)
 }
 
 

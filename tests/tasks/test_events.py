@@ -9,6 +9,7 @@ import pytest
 
 from nmhpo.errors import TaskError
 from nmhpo.tasks import bin_events, dvs_events, get_task, load_task, prepare
+from nmhpo.tasks._dvs_gesture import decode as decode_aedat
 from nmhpo.tasks._events import saccade_offsets
 from nmhpo.tasks._nmnist import decode, read_file
 
@@ -206,3 +207,64 @@ def test_a_folder_of_recordings_is_read_once_into_the_cache(tmp_path: Path) -> N
     shutil.copyfile(SAMPLE, root / "Test" / "3" / "extra.bin")  # a new recording: read again
     third = prepare(info, options, 0, data_path=root, cache_dir=cache)
     assert len(third.x_test) == 11 and len(list(cache.glob("nmnist-*.npz"))) == 2
+
+
+def _aedat(events: list[tuple[int, int, int, int]], valid: list[bool]) -> bytes:
+    """An AEDAT 3.1 file: header lines, a special-event packet (skipped), then the polarity
+    events (x, y, p, t) in two packets."""
+
+    def packet(kind: int, body: np.ndarray, n: int) -> bytes:
+        # type, source, event size, timestamp offset, overflow, capacity, number, valid
+        head = np.array([kind, 1], "<i2").tobytes() + np.array([8, 4, 0, n, n, n], "<i4").tobytes()
+        return head + body.astype("<u4").tobytes()
+
+    addr = [
+        (x << 17) | (y << 2) | (p << 1) | int(v)
+        for (x, y, p, _), v in zip(events, valid, strict=True)
+    ]
+    pairs = np.array([[a, e[3]] for a, e in zip(addr, events, strict=True)], dtype=np.int64)
+    half = len(pairs) // 2
+    return (
+        b"#!AER-DAT3.1\r\n#Format: RAW\r\n#!END-HEADER\r\n"
+        + packet(0, np.array([[0, 7]]), 1)
+        + packet(1, pairs[:half], half)
+        + packet(1, pairs[half:], len(pairs) - half)
+    )
+
+
+def test_dvs_gesture_aedat_recordings_give_one_sample_per_labelled_gesture(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(2)
+    info = get_task("dvs-gesture")
+    train, test = [], []
+    for user in range(3):
+        name = f"user{user + 1:02d}_led.aedat"
+        (test if user == 2 else train).append(name)
+        n = 400
+        t = np.sort(rng.integers(0, 3_000_000, n))
+        events = list(
+            zip(rng.integers(0, 128, n), rng.integers(0, 128, n), rng.integers(0, 2, n), t,
+                strict=True)
+        )  # fmt: skip
+        valid = [True] * (n - 1) + [False]  # the last event is marked invalid: dropped
+        (tmp_path / name).write_bytes(_aedat(events, valid))
+        rows = [
+            f"{c},{s},{s + 900_000}" for c, s in ((c, (c - 1) * 250_000) for c in range(1, 12))
+        ]
+        (tmp_path / f"user{user + 1:02d}_led_labels.csv").write_text(
+            "class,startTime_usec,endTime_usec\n" + "\n".join(rows) + "\n"
+        )
+    (tmp_path / "trials_to_train.txt").write_text("\n".join(train) + "\n")
+    (tmp_path / "trials_to_test.txt").write_text("\n".join(test) + "\n")
+
+    ev = decode_aedat((tmp_path / test[0]).read_bytes())
+    assert len(ev["t"]) == 399 and ev["x"].max() < 128 and set(ev["p"].tolist()) <= {0, 1}
+    options = info.options(time_bins=6, duration_ms=500.0, downsample=8, val_fraction=0.4)
+    data = prepare(info, options, 0, data_path=tmp_path)
+    assert data.input_shape == (2, 16, 16) and data.time_bins == 6
+    assert data.y_test.tolist() == list(range(11))
+    # each gesture holds the recording's valid events in [start, start + 500 ms)
+    t_all, start = ev["t"], 4 * 250_000
+    inside = int(((t_all >= start) & (t_all < start + 500_000)).sum())
+    assert int(data.x_test[4].sum(dtype=np.int64)) == inside > 0
