@@ -39,7 +39,8 @@ class TaskOptions(BaseModel):
 @dataclass(frozen=True)
 class Splits:
     """Inputs are float32, (n, *input_shape), scaled to [0, 1]; an event task's are uint8 event
-    counts on a fine time grid, (n, time_bins, 2, H, W). Targets are int64 class labels
+    counts on a fine time grid, (n, time_bins, *frame): a frame is (2, H, W) for a camera,
+    (700,) for SHD. Targets are int64 class labels
     (n,) for classification and float32 (n, n_outputs) normalised values for regression;
     ``meta`` holds what the metrics need to go back to physical units."""
 
