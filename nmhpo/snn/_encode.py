@@ -52,7 +52,7 @@ def bin_time(x: torch.Tensor, num_steps: int) -> torch.Tensor:
     the frame boundaries.
     """
     fine = x.shape[1]
-    cum = torch.cumsum(x.to(torch.int32), dim=1)
+    cum = torch.cumsum(x, dim=1, dtype=torch.int32)  # int32: half the memory of int64
     cum = torch.cat([torch.zeros_like(cum[:, :1]), cum], dim=1)
     bounds = (torch.arange(num_steps + 1, device=x.device) * fine) // num_steps
     frames = cum[:, bounds[1:]] - cum[:, bounds[:-1]]
