@@ -546,6 +546,13 @@ def _semantic_problem(cfg: StudyConfig) -> str | None:
     problem = _encoding_problem(cfg, TASKS[cfg.task.name].events, event_tasks)
     if problem:
         return problem
+    if not TASKS[cfg.task.name].image:
+        conv = _largest(cfg.space.software.get("conv_layers"), SOFTWARE["conv_layers"].default)
+        if conv > 0:
+            return (
+                f"space.software.conv_layers: expected 0: the {cfg.task.name} task's inputs "
+                f"are no image; got {conv}"
+            )
     time_bins = getattr(options_model.model_validate(cfg.task.options_dict()), "time_bins", None)
     if TASKS[cfg.task.name].events and isinstance(time_bins, int):
         most = _largest(cfg.space.software.get("num_steps"), SOFTWARE["num_steps"].default)

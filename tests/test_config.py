@@ -327,3 +327,17 @@ def test_an_event_task_refuses_more_steps_than_fine_time_bins(tmp_path: Path) ->
         f"{path}: space.software.num_steps: expected at most task.time_bins (4): "
         "a step is at least one fine time bin; got 6"
     )
+
+
+def test_a_task_without_image_inputs_refuses_conv_layers(tmp_path: Path) -> None:
+    data = tmp_path / "shd"
+    data.mkdir()
+    path = _event_study(tmp_path, 'conv_layers = { type = "int", low = 0, high = 1 }')
+    text = path.read_text().replace('name = "events-digits"', 'name = "shd"')
+    path.write_text(text.replace("n_train = 600", 'path = "shd"'))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == (
+        f"{path}: space.software.conv_layers: expected 0: the shd task's inputs are no image; "
+        "got 1"
+    )

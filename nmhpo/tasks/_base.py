@@ -72,6 +72,9 @@ class TaskInfo:
     #: Samples are event counts on a fine time grid (see `nmhpo.tasks._events`): they are the
     #: input spikes, binned into num_steps frames by encoding "events", the only one allowed.
     events: bool = False
+    #: One step's input is an image a conv layer can take (a flat input of square size counts);
+    #: False for SHD's 700 channels, so validation refuses conv layers before any trial.
+    image: bool = True
 
 
 @dataclass(frozen=True)

@@ -101,4 +101,5 @@ SHD = TaskInfo(
     score=accuracy,
     read_path=read_folder,
     events=True,
+    image=False,
 )
