@@ -24,6 +24,9 @@ def test_bin_time_keeps_every_event_and_orders_frames(num_steps: int) -> None:
     for j in range(num_steps):
         expected = x[:, bounds[j] : bounds[j + 1]].long().sum(dim=1)
         assert torch.equal(frames[j].long(), expected)
+    # the encoding's frames are spikes exactly where the summed frames hold an event
+    spikes = encode(x, "events", num_steps, gen)
+    assert torch.equal(spikes, (frames > 0).to(torch.float32))
 
 
 def test_events_encoding_is_binary_frames_of_the_binned_events() -> None:
