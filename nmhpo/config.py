@@ -34,7 +34,7 @@ else:  # pragma: no cover
 from nmhpo.crossbar import HARDWARE_KNOBS
 from nmhpo.devices import device_problem
 from nmhpo.errors import ConfigError
-from nmhpo.registry import HARDWARE, METRICS, SOFTWARE, Param
+from nmhpo.registry import EVENT_ENCODING, HARDWARE, METRICS, SOFTWARE, Param
 
 if TYPE_CHECKING:
     from nmhpo.constraints import Constraint
@@ -362,8 +362,11 @@ class StudyConfig(BaseModel):
         return {k: v for k, v in both.items() if not isinstance(v, FixedParam)}
 
     def fixed_software(self) -> dict[str, Any]:
-        """Software parameters not searched: defaults overridden by fixed values."""
+        """Software parameters not searched: defaults overridden by fixed values (an event
+        task's default encoding is "events", its only one)."""
         out = {k: p.default for k, p in SOFTWARE.items()}
+        if self.task_info().events:
+            out["encoding"] = EVENT_ENCODING
         out.update(
             {k: v.value for k, v in self.space.software.items() if isinstance(v, FixedParam)}
         )
@@ -539,6 +542,25 @@ def _semantic_problem(cfg: StudyConfig) -> str | None:
             problem = _param_problem(name, spec, table)
             if problem:
                 return f"space.{section}.{name}{problem}"
+    event_tasks = [name for name, info in TASKS.items() if info.events]
+    problem = _encoding_problem(cfg, TASKS[cfg.task.name].events, event_tasks)
+    if problem:
+        return problem
+    if not TASKS[cfg.task.name].image:
+        conv = _largest(cfg.space.software.get("conv_layers"), SOFTWARE["conv_layers"].default)
+        if conv > 0:
+            return (
+                f"space.software.conv_layers: expected 0: the {cfg.task.name} task's inputs "
+                f"are no image; got {conv}"
+            )
+    time_bins = getattr(options_model.model_validate(cfg.task.options_dict()), "time_bins", None)
+    if TASKS[cfg.task.name].events and isinstance(time_bins, int):
+        most = _largest(cfg.space.software.get("num_steps"), SOFTWARE["num_steps"].default)
+        if most > time_bins:
+            return (
+                f"space.software.num_steps: expected at most task.time_bins ({time_bins}): "
+                f"a step is at least one fine time bin; got {most}"
+            )
     both = set(cfg.space.software) & set(cfg.space.hardware)
     if both:
         return f"space.hardware.{sorted(both)[0]}: also in space.software"
@@ -569,6 +591,43 @@ def _semantic_problem(cfg: StudyConfig) -> str | None:
             return f"study.storage: {problem}; got {mask_url(cfg.study.storage)!r}"
     if cfg.study.sampler == "grid":
         return grid_problem(cfg)
+    return None
+
+
+def _largest(spec: Any, default: int) -> int:
+    """The largest value a numeric parameter can take (its default when not in the space)."""
+    if spec is None:
+        return default
+    if isinstance(spec, FixedParam):
+        return int(spec.value)
+    if isinstance(spec, CategoricalParam):
+        return int(max(spec.choices))
+    return int(spec.high)
+
+
+def _encoding_problem(cfg: StudyConfig, events: bool, event_tasks: list[str]) -> str | None:
+    """An event task's samples are already spikes: "events" is its only encoding, and no
+    other task has events to pass through."""
+    spec = cfg.space.software.get("encoding")
+    if spec is None:
+        return None  # the default fits the task (`StudyConfig.fixed_software`)
+    if isinstance(spec, FixedParam):
+        values = [spec.value]
+    elif isinstance(spec, CategoricalParam):
+        values = list(spec.choices)
+    else:
+        return None  # not categorical: `_param_problem` has said so
+    for v in values:
+        if events and v != EVENT_ENCODING:
+            return (
+                f"space.software.encoding: the {cfg.task.name} task's inputs are events; "
+                f"expected 'events' (or no encoding key); got {v!r}"
+            )
+        if not events and v == EVENT_ENCODING:
+            return (
+                f"space.software.encoding: 'events' needs an event task "
+                f"({', '.join(event_tasks)}); task {cfg.task.name} gives static inputs"
+            )
     return None
 
 

@@ -17,7 +17,9 @@ ParamKind = Literal["float", "int", "categorical"]
 ParamClass = Literal["encoding", "training", "neuron", "architecture", "hardware"]
 
 SURROGATES: tuple[str, ...] = ("fast_sigmoid", "atan", "sigmoid")
-ENCODINGS: tuple[str, ...] = ("rate", "latency", "delta", "direct")
+ENCODINGS: tuple[str, ...] = ("rate", "latency", "delta", "direct", "events")
+#: The encoding of event tasks, whose samples are already spikes; only they may use it.
+EVENT_ENCODING = "events"
 NEURONS: tuple[str, ...] = ("leaky", "synaptic")
 RESETS: tuple[str, ...] = ("subtract", "zero", "none")
 READOUTS: tuple[str, ...] = ("membrane", "spikes")

@@ -274,3 +274,70 @@ def test_every_metric_a_trial_stores_can_be_an_objective(tmp_path: Path) -> None
     path = tmp_path / "tiles.toml"
     path.write_text(text)
     assert [o.name for o in load_config(path).study.objectives] == ["accuracy", "n_tiles"]
+
+
+def _event_study(tmp_path: Path, encoding_line: str) -> Path:
+    text = tiny_study_text().replace('name = "digits"', 'name = "events-digits"')
+    text = text.replace(
+        'encoding = { type = "categorical", choices = ["rate", "direct"] }', encoding_line
+    )
+    path = tmp_path / "events.toml"
+    path.write_text(text)
+    return path
+
+
+def test_an_event_task_defaults_to_and_accepts_only_the_events_encoding(tmp_path: Path) -> None:
+    cfg = load_config(_event_study(tmp_path, ""))
+    assert cfg.fixed_software()["encoding"] == "events"
+    assert "encoding" not in cfg.searched()
+    assert (
+        load_config(_event_study(tmp_path, 'encoding = "events"')).fixed_software()["encoding"]
+        == "events"
+    )
+    for bad in ("rate", "latency", "delta", "direct"):
+        path = _event_study(
+            tmp_path, f'encoding = {{ type = "categorical", choices = ["events", "{bad}"] }}'
+        )
+        with pytest.raises(ConfigError) as info:
+            load_config(path)
+        assert str(info.value) == (
+            f"{path}: space.software.encoding: the events-digits task's inputs are events; "
+            f"expected 'events' (or no encoding key); got '{bad}'"
+        )
+
+
+def test_a_static_task_refuses_the_events_encoding(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(tiny_study_text().replace('["rate", "direct"]', '["rate", "events"]'))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == (
+        f"{path}: space.software.encoding: 'events' needs an event task "
+        "(events-digits, nmnist, shd, dvs-gesture); task digits gives static inputs"
+    )
+
+
+def test_an_event_task_refuses_more_steps_than_fine_time_bins(tmp_path: Path) -> None:
+    path = _event_study(tmp_path, "")
+    text = path.read_text().replace("n_train = 600", "n_train = 600\ntime_bins = 4")
+    path.write_text(text.replace("low = 2, high = 3", "low = 2, high = 6"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == (
+        f"{path}: space.software.num_steps: expected at most task.time_bins (4): "
+        "a step is at least one fine time bin; got 6"
+    )
+
+
+def test_a_task_without_image_inputs_refuses_conv_layers(tmp_path: Path) -> None:
+    data = tmp_path / "shd"
+    data.mkdir()
+    path = _event_study(tmp_path, 'conv_layers = { type = "int", low = 0, high = 1 }')
+    text = path.read_text().replace('name = "events-digits"', 'name = "shd"')
+    path.write_text(text.replace("n_train = 600", 'path = "shd"'))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == (
+        f"{path}: space.software.conv_layers: expected 0: the shd task's inputs are no image; "
+        "got 1"
+    )

@@ -1,7 +1,7 @@
 """Spiking networks, encodings, training and crossbar-aware inference; the only package that
 imports torch or snnTorch."""
 
-from nmhpo.snn._encode import encode
+from nmhpo.snn._encode import bin_time, encode
 from nmhpo.snn._hardware import CrossbarSynapse, HardwarePoint, crossbar_synapses
 from nmhpo.snn._model import Architecture, SpikingNet, make_surrogate
 from nmhpo.snn._neurobench import (
@@ -36,6 +36,7 @@ __all__ = [
     "WORKLOAD_METRICS",
     "WorkloadCounter",
     "architecture",
+    "bin_time",
     "crossbar_synapses",
     "encode",
     "evaluate",

@@ -66,6 +66,8 @@ class Architecture:
     def conv_shapes(self) -> list[tuple[int, int, int, int]]:
         """(c_in, c_out, side_in, side_out) of each conv layer; each is followed by 2x2
         max pooling while the feature map is at least 2 wide."""
+        if not self.conv_channels:
+            return []  # a dense network: any input shape (SHD's 700 channels are no image)
         shapes = []
         c, side, _ = self.image_shape
         for c_out in self.conv_channels:

@@ -15,11 +15,18 @@ from nmhpo.tasks._base import (
 )
 from nmhpo.tasks._bragg import BRAGG
 from nmhpo.tasks._digits import DIGITS
+from nmhpo.tasks._dvs_gesture import DVS_GESTURE
+from nmhpo.tasks._events import bin_events, dvs_events
+from nmhpo.tasks._events_digits import EVENTS_DIGITS
 from nmhpo.tasks._mnist import MNIST
+from nmhpo.tasks._nmnist import NMNIST
 from nmhpo.tasks._pbl import PBL
 from nmhpo.tasks._ptycho import PTYCHO
+from nmhpo.tasks._shd import SHD
 
-TASKS: dict[str, TaskInfo] = {t.name: t for t in (DIGITS, MNIST, BRAGG, PTYCHO, PBL)}
+TASKS: dict[str, TaskInfo] = {
+    t.name: t for t in (DIGITS, MNIST, BRAGG, PTYCHO, PBL, EVENTS_DIGITS, NMNIST, SHD, DVS_GESTURE)
+}
 
 
 def get_task(name: str) -> TaskInfo:
@@ -40,6 +47,8 @@ __all__ = [
     "TaskData",
     "TaskInfo",
     "TaskOptions",
+    "bin_events",
+    "dvs_events",
     "generated_splits",
     "get_task",
     "load_task",

@@ -38,7 +38,9 @@ class TaskOptions(BaseModel):
 
 @dataclass(frozen=True)
 class Splits:
-    """Inputs are float32, (n, *input_shape), scaled to [0, 1]. Targets are int64 class labels
+    """Inputs are float32, (n, *input_shape), scaled to [0, 1]; an event task's are uint8 event
+    counts on a fine time grid, (n, time_bins, *frame): a frame is (2, H, W) for a camera,
+    (700,) for SHD. Targets are int64 class labels
     (n,) for classification and float32 (n, n_outputs) normalised values for regression;
     ``meta`` holds what the metrics need to go back to physical units."""
 
@@ -67,6 +69,12 @@ class TaskInfo:
     score: MetricsFn  # (y_true, y_pred, meta) -> metrics
     #: Tasks whose data the user must give ([task] path) read it themselves; others read .npz.
     read_path: Callable[[Path, Any, int], Splits] | None = None
+    #: Samples are event counts on a fine time grid (see `nmhpo.tasks._events`): they are the
+    #: input spikes, binned into num_steps frames by encoding "events", the only one allowed.
+    events: bool = False
+    #: One step's input is an image a conv layer can take (a flat input of square size counts);
+    #: False for SHD's 700 channels, so validation refuses conv layers before any trial.
+    image: bool = True
 
 
 @dataclass(frozen=True)
@@ -110,7 +118,14 @@ class TaskData:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        return tuple(int(s) for s in self.x_train.shape[1:])
+        """One time step's input: an event task's (2, H, W) frame, after its time axis."""
+        first = 2 if self.info.events else 1
+        return tuple(int(s) for s in self.x_train.shape[first:])
+
+    @property
+    def time_bins(self) -> int | None:
+        """The fine time bins of an event task's samples; None for other tasks."""
+        return int(self.x_train.shape[1]) if self.info.events else None
 
     @property
     def n_features(self) -> int:
@@ -202,7 +217,10 @@ def read_npz(path: Path, info: TaskInfo) -> Splits:
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if len(x) != len(y):
             raise TaskError(f"{path}: x_{split} has {len(x)} rows but y_{split} has {len(y)}")
-        arrays[f"x_{split}"] = x.astype(np.float32)
+        if info.events:  # event counts; clipped as `nmhpo.tasks._events` clips them
+            arrays[f"x_{split}"] = np.clip(x, 0, np.iinfo(np.uint8).max).astype(np.uint8)
+        else:
+            arrays[f"x_{split}"] = x.astype(np.float32)
         if info.kind == "classification":
             arrays[f"y_{split}"] = y.astype(np.int64)
         else:
@@ -211,11 +229,23 @@ def read_npz(path: Path, info: TaskInfo) -> Splits:
     return Splits(*(arrays[k] for k in NPZ_ARRAYS), meta=meta)
 
 
-def cache_key(info: TaskInfo, options: TaskOptions, seed: int) -> str:
-    blob = json.dumps(
-        {"task": info.name, "options": options.model_dump(mode="json"), "seed": seed},
-        sort_keys=True,
-    )
+def cache_key(
+    info: TaskInfo, options: TaskOptions, seed: int, data_path: Path | None = None
+) -> str:
+    """What decides a task's data: its options and seed, and for data read from a folder,
+    that folder and every file in it (relative name, size, modification time)."""
+    key: dict[str, Any] = {
+        "task": info.name,
+        "options": options.model_dump(mode="json"),
+        "seed": seed,
+    }
+    if data_path is not None:
+        files = sorted(p for p in data_path.rglob("*") if p.is_file())
+        key["path"] = str(data_path.resolve())
+        key["files"] = [
+            [str(f.relative_to(data_path)), f.stat().st_size, f.stat().st_mtime_ns] for f in files
+        ]
+    blob = json.dumps(key, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -243,20 +273,33 @@ def prepare(
     data_path: Path | None = None,
     cache_dir: Path | None = None,
 ) -> TaskData:
-    """The task's data: the user's .npz if given, else generated once and cached on disk."""
+    """The task's data: the user's .npz if given, else generated once and cached on disk.
+
+    A folder of event recordings (an event task's ``read_path``) is also read once and
+    cached: decoding tens of thousands of files is slow, and every worker would repeat it.
+    Its key includes every file's name, size and modification time, so changed recordings
+    are read again.
+    """
     if data_path is not None:
-        if info.read_path is not None:
+        if info.read_path is None:
+            return TaskData(info, read_npz(data_path, info))
+        if cache_dir is None or not info.events:
             return TaskData(info, info.read_path(data_path, options, seed))
-        return TaskData(info, read_npz(data_path, info))
     if cache_dir is None:
         return TaskData(info, info.build(options, seed))
-    path = cache_dir / f"{info.name}-{cache_key(info, options, seed)}.npz"
+    key = cache_key(info, options, seed, data_path)
+    path = cache_dir / f"{info.name}-{key}.npz"
     if path.is_file():
         try:
             return TaskData(info, read_npz(path, info))
         except TaskError:
             logger.warning("task cache %s is unreadable; generating it again", path)
-    splits = info.build(options, seed)
+    if data_path is not None and info.read_path is not None:
+        splits = info.read_path(data_path, options, seed)
+        made = f"read {data_path}"
+    else:
+        splits = info.build(options, seed)
+        made = "generated"
     _save(path, splits)
-    logger.info("generated %s data into %s", info.name, path)
+    logger.info("%s %s data into %s", made, info.name, path)
     return TaskData(info, splits)
