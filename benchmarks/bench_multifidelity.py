@@ -306,6 +306,7 @@ def _methods(
                     "cpu_s_to_95": _time_to(traj, 0.95 * ref_hv),
                     "cpu_s_to_99": _time_to(traj, 0.99 * ref_hv),
                     "hv_ratio_by_n_complete": [h / ref_hv for _, h in traj],
+                    "trajectory": [[c, h / ref_hv] for c, h in traj],
                 }
             )
         methods[method] = {
@@ -335,6 +336,27 @@ def _methods(
             if base is None and none and mine95 is not None
             else m["speedup_to_95_vs_no_pruning"]
         )
+    # Matched quality: CPU seconds each method needs to reach the hypervolume that no
+    # pruning reached with its whole budget (same seed), against the seconds no pruning
+    # needed for it. Defined even when no pruning never reaches 95% of the reference.
+    if none:
+        base_runs = {s["seed"]: s for s in none["seeds"]}
+        for m in methods.values():
+            ratios = []
+            for s in m["seeds"]:
+                base = base_runs.get(s["seed"])
+                if base is None or not base["hv_ratio_by_n_complete"]:
+                    continue
+                goal = base["hv_ratio_by_n_complete"][-1]
+                t_base = _time_to(base["trajectory"], goal)
+                t_mine = _time_to(s["trajectory"], goal)
+                ratios.append(None if t_mine is None or t_base is None else t_base / t_mine)
+            m["speedup_to_no_pruning_final_hv"] = ratios
+            known = sorted(0.0 if r is None else r for r in ratios)
+            m["speedup_to_no_pruning_final_hv_median"] = float(np.median(known)) if known else None
+    for m in methods.values():
+        for s in m["seeds"]:
+            del s["trajectory"]
     return {"equal_completed_k": k, "methods": methods}
 
 
