@@ -29,7 +29,13 @@ def grid_config(cfg: StudyConfig) -> StudyConfig:
     if problem:
         raise ConfigError(f"{cfg.path}: {problem}")
     study = cfg.study.model_copy(
-        update={"name": f"{cfg.study.name}-grid", "sampler": "grid", "n_trials": grid_size(cfg)}
+        # (a grid evaluates every point in full: the search's pruner does not apply)
+        update={
+            "name": f"{cfg.study.name}-grid",
+            "sampler": "grid",
+            "n_trials": grid_size(cfg),
+            "pruner": "none",
+        }
     )
     return cfg.model_copy(update={"study": study})
 

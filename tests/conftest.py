@@ -15,6 +15,7 @@ name = "tiny"
 sampler = "{sampler}"
 n_trials = {n_trials}
 seed = 0
+pruner = "{pruner}"
 objectives = [
   {{ name = "accuracy", direction = "maximize" }},
   {{ name = "energy_uj", direction = "minimize" }},
@@ -41,8 +42,10 @@ adc_bits = {{ type = "int", low = 3, high = 5, grid = [3, 5] }}
 """
 
 
-def tiny_study_text(sampler: str = "tpe", n_trials: int = 3) -> str:
-    return TINY_STUDY.format(sampler=sampler, n_trials=n_trials)
+def tiny_study_text(sampler: str = "tpe", n_trials: int = 3, pruner: str = "none") -> str:
+    """The tiny study; without pruning unless asked (most tests count trials and trainings
+    exactly, and a stopped trial adds one)."""
+    return TINY_STUDY.format(sampler=sampler, n_trials=n_trials, pruner=pruner)
 
 
 @pytest.fixture

@@ -130,10 +130,10 @@ BAD = [
     ("n_train = 600", "n_train = 5", "task.n_train: expected greater than or equal to 10"),
     ("n_train = 600", 'path = "missing.npz"', "missing.npz does not exist"),
     ("[study]", "[study", "invalid TOML"),
-    ('sampler = "tpe"', 'sampler = "tpe"\npruner = "hyperband"', "study.pruner: expected"),
+    ('pruner = "none"', 'pruner = "hyperband"', "study.pruner: expected"),
     (
-        'sampler = "tpe"',
-        'sampler = "grid"\npruner = "asha"',
+        'sampler = "tpe"\nn_trials = 3\nseed = 0\npruner = "none"',
+        'sampler = "grid"\nn_trials = 3\nseed = 0\npruner = "asha"',
         "study.pruner: a grid search evaluates every point in full",
     ),
     (

@@ -38,11 +38,21 @@ def _pruned_study_text(n_trials: int, epochs: int = 4, **pruning: object) -> str
     options = {"min_trials": 2, **pruning}
     table = "\n".join(f"{k} = {str(v).lower()}" for k, v in options.items())
     return (
-        tiny_study_text(sampler="tpe", n_trials=n_trials)
-        .replace("seed = 0\n", 'seed = 0\npruner = "asha"\n', 1)
+        tiny_study_text(sampler="tpe", n_trials=n_trials, pruner="asha")
         .replace("epochs = 2", f"epochs = {epochs}")
         .replace("[task]", f"[study.pruning]\n{table}\n\n[task]")
     )
+
+
+def test_searches_prune_by_default_and_grids_do_not(tmp_path: Path) -> None:
+    for sampler, expected in (("tpe", "asha"), ("gp", "asha"), ("grid", "none")):
+        text = tiny_study_text(sampler=sampler).replace('pruner = "none"\n', "")
+        assert load_config(_write(tmp_path, text)).study.pruner == expected
+    # `nmhpo grid` of a pruned search runs every point in full.
+    from nmhpo.grid import grid_config
+
+    search = load_config(_write(tmp_path, tiny_study_text(pruner="asha")))
+    assert grid_config(search).study.pruner == "none"
 
 
 @pytest.mark.parametrize(
