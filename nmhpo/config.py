@@ -34,7 +34,7 @@ else:  # pragma: no cover
 from nmhpo.crossbar import HARDWARE_KNOBS
 from nmhpo.devices import device_problem
 from nmhpo.errors import ConfigError
-from nmhpo.registry import HARDWARE, METRICS, SOFTWARE, Param
+from nmhpo.registry import HARDWARE, METRICS, OPTIONAL_SOFTWARE, SOFTWARE, Param
 
 if TYPE_CHECKING:
     from nmhpo.constraints import Constraint
@@ -362,8 +362,16 @@ class StudyConfig(BaseModel):
         return {k: v for k, v in both.items() if not isinstance(v, FixedParam)}
 
     def fixed_software(self) -> dict[str, Any]:
-        """Software parameters not searched: defaults overridden by fixed values."""
-        out = {k: p.default for k, p in SOFTWARE.items()}
+        """Software parameters not searched: defaults overridden by fixed values.
+
+        The training algorithm's parameters (`OPTIONAL_SOFTWARE`) are left out unless the
+        study names one of them, so the points of a study written before they existed keep
+        their training seeds and model-cache keys.
+        """
+        mentioned = bool(set(self.space.software) & set(OPTIONAL_SOFTWARE))
+        out = {
+            k: p.default for k, p in SOFTWARE.items() if mentioned or k not in OPTIONAL_SOFTWARE
+        }
         out.update(
             {k: v.value for k, v in self.space.software.items() if isinstance(v, FixedParam)}
         )
