@@ -1,0 +1,135 @@
+"""Accuracy against time steps for the three training algorithms: bptt, conversion, hybrid.
+
+For each task (digits; MNIST from --mnist DIR, the t10k files split into train/validation/test)
+and input encoding, and each num_steps in STEPS, the validation accuracy (float inference) of:
+
+* bptt: trained with surrogate gradients at that num_steps (one training per num_steps);
+* conversion: one ReLU network, converted once and run for that num_steps;
+* hybrid: the same ReLU network (resumed from its checkpoint after the ReLU epochs, as a
+  multi-fidelity study would), fine-tuned for FINETUNE_EPOCHS epochs at that num_steps.
+
+Each row also records the training seconds (`train_time_s`, what a study would minimise; a
+hybrid row counts its ReLU epochs too) and the spikes per inference. One training seed;
+the machine is a busy 2-core one, so times are rough. Writes
+benchmarks/results/training_algorithms.json.
+
+Run: nice -n 19 .venv/bin/python benchmarks/bench_training_algorithms.py --mnist DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import write_result  # noqa: E402
+
+from nmhpo.registry import SOFTWARE  # noqa: E402
+from nmhpo.snn import TrainedModel, Training, evaluate, train  # noqa: E402
+from nmhpo.tasks import TaskData, get_task, load_task, prepare  # noqa: E402
+
+STEPS = (2, 4, 8, 16, 32)
+EPOCHS = 5  # bptt's epochs, and the ReLU network's under conversion and hybrid
+FINETUNE_EPOCHS = 2
+SEED = 0
+COMMON = {"epochs": EPOCHS, "lr": 5e-3, "batch_size": 64, "finetune_epochs": FINETUNE_EPOCHS}
+TASKS: dict[str, dict[str, Any]] = {
+    "digits": {"hidden_size": 64, "encodings": ("direct", "rate")},
+    "mnist": {"hidden_size": 128, "encodings": ("direct",)},
+}
+
+
+def _params(task: str, **kw: Any) -> dict[str, Any]:
+    base = {k: p.default for k, p in SOFTWARE.items()}
+    base.update(COMMON, hidden_size=TASKS[task]["hidden_size"])
+    base.update(kw)
+    return base
+
+
+def _row(model: TrainedModel, data: TaskData, steps: int) -> dict[str, Any]:
+    at = replace(model, params={**model.params, "num_steps": steps}, _net=None)
+    scored = evaluate(at, data)
+    return {
+        "num_steps": steps,
+        "accuracy": round(scored.metrics["accuracy"], 4),
+        "train_time_s": round(model.train_time_s, 3),
+        "spikes_per_inference": round(scored.spikes_per_inference, 1),
+        "epochs_run": model.epochs_run,
+    }
+
+
+def run_task(task: str, data: TaskData) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for encoding in TASKS[task]["encodings"]:
+        rows: dict[str, list[dict[str, Any]]] = {"bptt": [], "conversion": [], "hybrid": []}
+        for steps in STEPS:
+            p = _params(task, training="bptt", encoding=encoding, num_steps=steps)
+            rows["bptt"].append(_row(train(data, p, SEED), data, steps))
+            print(task, encoding, "bptt", rows["bptt"][-1], flush=True)
+        p = _params(task, training="conversion", encoding=encoding)
+        converted = train(data, p, SEED)
+        for steps in STEPS:
+            rows["conversion"].append(_row(converted, data, steps))
+            print(task, encoding, "conversion", rows["conversion"][-1], flush=True)
+        relu = Training(data, _params(task, training="hybrid", encoding=encoding), SEED)
+        relu.advance(EPOCHS)
+        checkpoint = relu.checkpoint()
+        for steps in STEPS:
+            p = _params(task, training="hybrid", encoding=encoding, num_steps=steps)
+            tuning = Training(data, p, SEED, checkpoint=checkpoint)
+            tuning.advance(tuning.epochs)
+            rows["hybrid"].append(_row(tuning.model(), data, steps))
+            print(task, encoding, "hybrid", rows["hybrid"][-1], flush=True)
+        out[encoding] = rows
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mnist", type=Path, help="folder of MNIST IDX files (t10k is enough)")
+    parser.add_argument("--mnist-n-train", type=int, default=3000)
+    args = parser.parse_args()
+    start = time.perf_counter()
+    results: dict[str, Any] = {}
+    tasks: dict[str, dict[str, Any]] = {}
+    digits = load_task("digits")
+    tasks["digits"] = {"n_train": len(digits.x_train), "n_val": len(digits.x_val)}
+    results["digits"] = run_task("digits", digits)
+    if args.mnist is not None:
+        info = get_task("mnist")
+        options = info.options(n_train=args.mnist_n_train)
+        mnist = prepare(info, options, 0, data_path=args.mnist)
+        tasks["mnist"] = {
+            "n_train": len(mnist.x_train),
+            "n_val": len(mnist.x_val),
+            "files": sorted(p.name for p in args.mnist.iterdir() if "idx" in p.name),
+        }
+        results["mnist"] = run_task("mnist", mnist)
+    path = write_result(
+        "training_algorithms",
+        {
+            "settings": {
+                **COMMON,
+                "steps": list(STEPS),
+                "seed": SEED,
+                "networks": {
+                    k: f"dense, one hidden layer of {v['hidden_size']}" for k, v in TASKS.items()
+                },
+                "inference": "float (no crossbar)",
+                "finetune_lr": "lr * 0.1 (FINETUNE_LR_SCALE)",
+                "conversion_percentile": SOFTWARE["conversion_percentile"].default,
+            },
+            "tasks": tasks,
+            "results": results,
+            "wall_s": round(time.perf_counter() - start, 1),
+        },
+    )
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
