@@ -198,7 +198,7 @@ def test_missing_file_names_the_shipped_studies(tmp_path: Path) -> None:
         load_config(tmp_path / "absent.toml")
 
 
-@pytest.mark.parametrize("name", ["quickstart"])
+@pytest.mark.parametrize("name", ["quickstart", "training-algorithms"])
 def test_shipped_studies_validate(name: str) -> None:
     assert load_config(Path(__file__).parents[1] / "studies" / f"{name}.toml").study.n_trials > 0
 
