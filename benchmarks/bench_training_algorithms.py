@@ -8,9 +8,10 @@ and input encoding, and each num_steps in STEPS, the validation accuracy (float 
 * hybrid: the same ReLU network (resumed from its checkpoint after the ReLU epochs, as a
   multi-fidelity study would), fine-tuned for FINETUNE_EPOCHS epochs at that num_steps.
 
-Each row also records the training seconds (`train_time_s`, what a study would minimise; a
-hybrid row counts its ReLU epochs too) and the spikes per inference. One training seed;
-the machine is a busy 2-core one, so times are rough. Writes
+Each row gives the mean accuracy over SEEDS training seeds (and each seed's), the median
+training seconds (`train_time_s`, what a study would minimise; a hybrid row counts its ReLU
+epochs too) and the mean spikes per inference; `relu_accuracy` is the ReLU network's own
+accuracy before conversion. The machine is a busy 2-core one, so times are rough. Writes
 benchmarks/results/training_algorithms.json.
 
 Run: nice -n 19 .venv/bin/python benchmarks/bench_training_algorithms.py --mnist DIR
@@ -19,11 +20,14 @@ Run: nice -n 19 .venv/bin/python benchmarks/bench_training_algorithms.py --mnist
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result  # noqa: E402
@@ -35,11 +39,11 @@ from nmhpo.tasks import TaskData, get_task, load_task, prepare  # noqa: E402
 STEPS = (2, 4, 8, 16, 32)
 EPOCHS = 5  # bptt's epochs, and the ReLU network's under conversion and hybrid
 FINETUNE_EPOCHS = 2
-SEED = 0
+SEEDS = (0, 1, 2)
 COMMON = {"epochs": EPOCHS, "lr": 5e-3, "batch_size": 64, "finetune_epochs": FINETUNE_EPOCHS}
 TASKS: dict[str, dict[str, Any]] = {
     "digits": {"hidden_size": 64, "encodings": ("direct", "rate")},
-    "mnist": {"hidden_size": 128, "encodings": ("direct",)},
+    "mnist": {"hidden_size": 128, "encodings": ("direct", "rate")},
 }
 
 
@@ -62,29 +66,58 @@ def _row(model: TrainedModel, data: TaskData, steps: int) -> dict[str, Any]:
     }
 
 
+def _relu_accuracy(training: Training, data: TaskData) -> float:
+    with torch.inference_mode():
+        out, _ = training.net.relu_forward(torch.from_numpy(data.x_val))
+    return float((out.argmax(dim=1).numpy() == data.y_val).mean())
+
+
+def _one_seed(task: str, data: TaskData, encoding: str, seed: int) -> dict[str, Any]:
+    rows: dict[str, Any] = {"bptt": [], "conversion": [], "hybrid": []}
+    for steps in STEPS:
+        p = _params(task, training="bptt", encoding=encoding, num_steps=steps)
+        rows["bptt"].append(_row(train(data, p, seed), data, steps))
+    converted = train(data, _params(task, training="conversion", encoding=encoding), seed)
+    rows["conversion"] = [_row(converted, data, steps) for steps in STEPS]
+    relu = Training(data, _params(task, training="hybrid", encoding=encoding), seed)
+    relu.advance(EPOCHS)
+    rows["relu_accuracy"] = _relu_accuracy(relu, data)
+    checkpoint = relu.checkpoint()
+    for steps in STEPS:
+        p = _params(task, training="hybrid", encoding=encoding, num_steps=steps)
+        tuning = Training(data, p, seed, checkpoint=checkpoint)
+        tuning.advance(tuning.epochs)
+        rows["hybrid"].append(_row(tuning.model(), data, steps))
+    return rows
+
+
 def run_task(task: str, data: TaskData) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for encoding in TASKS[task]["encodings"]:
-        rows: dict[str, list[dict[str, Any]]] = {"bptt": [], "conversion": [], "hybrid": []}
-        for steps in STEPS:
-            p = _params(task, training="bptt", encoding=encoding, num_steps=steps)
-            rows["bptt"].append(_row(train(data, p, SEED), data, steps))
-            print(task, encoding, "bptt", rows["bptt"][-1], flush=True)
-        p = _params(task, training="conversion", encoding=encoding)
-        converted = train(data, p, SEED)
-        for steps in STEPS:
-            rows["conversion"].append(_row(converted, data, steps))
-            print(task, encoding, "conversion", rows["conversion"][-1], flush=True)
-        relu = Training(data, _params(task, training="hybrid", encoding=encoding), SEED)
-        relu.advance(EPOCHS)
-        checkpoint = relu.checkpoint()
-        for steps in STEPS:
-            p = _params(task, training="hybrid", encoding=encoding, num_steps=steps)
-            tuning = Training(data, p, SEED, checkpoint=checkpoint)
-            tuning.advance(tuning.epochs)
-            rows["hybrid"].append(_row(tuning.model(), data, steps))
-            print(task, encoding, "hybrid", rows["hybrid"][-1], flush=True)
-        out[encoding] = rows
+        seeds = [_one_seed(task, data, encoding, seed) for seed in SEEDS]
+        summary: dict[str, Any] = {
+            "relu_accuracy": round(statistics.mean(r["relu_accuracy"] for r in seeds), 4),
+            "relu_accuracy_seeds": [round(r["relu_accuracy"], 4) for r in seeds],
+        }
+        for algorithm in ("bptt", "conversion", "hybrid"):
+            summary[algorithm] = []
+            for i, steps in enumerate(STEPS):
+                at = [r[algorithm][i] for r in seeds]
+                accuracy = [row["accuracy"] for row in at]
+                summary[algorithm].append(
+                    {
+                        "num_steps": steps,
+                        "accuracy": round(statistics.mean(accuracy), 4),
+                        "accuracy_seeds": accuracy,
+                        "train_time_s": round(statistics.median(r["train_time_s"] for r in at), 3),
+                        "spikes_per_inference": round(
+                            statistics.mean(r["spikes_per_inference"] for r in at), 1
+                        ),
+                        "epochs_run": at[0]["epochs_run"],
+                    }
+                )
+                print(task, encoding, algorithm, summary[algorithm][-1], flush=True)
+        out[encoding] = summary
     return out
 
 
@@ -94,6 +127,9 @@ def main() -> None:
     parser.add_argument("--mnist-n-train", type=int, default=3000)
     args = parser.parse_args()
     start = time.perf_counter()
+    # Warm-up: torch's first trainings in a process are slower (allocator, kernels).
+    warm = load_task("digits", n_train=200)
+    train(warm, {**_params("digits"), "epochs": 1, "num_steps": 4}, 0)
     results: dict[str, Any] = {}
     tasks: dict[str, dict[str, Any]] = {}
     digits = load_task("digits")
@@ -115,7 +151,7 @@ def main() -> None:
             "settings": {
                 **COMMON,
                 "steps": list(STEPS),
-                "seed": SEED,
+                "seeds": list(SEEDS),
                 "networks": {
                     k: f"dense, one hidden layer of {v['hidden_size']}" for k, v in TASKS.items()
                 },
