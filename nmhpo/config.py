@@ -34,7 +34,7 @@ else:  # pragma: no cover
 from nmhpo.crossbar import HARDWARE_KNOBS
 from nmhpo.devices import device_problem
 from nmhpo.errors import ConfigError
-from nmhpo.registry import EVENT_ENCODING, HARDWARE, METRICS, SOFTWARE, Param
+from nmhpo.registry import EVENT_ENCODING, HARDWARE, METRICS, OPTIONAL_SOFTWARE, SOFTWARE, Param
 
 if TYPE_CHECKING:
     from nmhpo.constraints import Constraint
@@ -373,8 +373,16 @@ class StudyConfig(BaseModel):
 
     def fixed_software(self) -> dict[str, Any]:
         """Software parameters not searched: defaults overridden by fixed values (an event
-        task's default encoding is "events", its only one)."""
-        out = {k: p.default for k, p in SOFTWARE.items()}
+        task's default encoding is "events", its only one).
+
+        The training algorithm's parameters (`OPTIONAL_SOFTWARE`) are left out unless the
+        study names one of them, so the points of a study written before they existed keep
+        their training seeds and model-cache keys.
+        """
+        mentioned = bool(set(self.space.software) & set(OPTIONAL_SOFTWARE))
+        out = {
+            k: p.default for k, p in SOFTWARE.items() if mentioned or k not in OPTIONAL_SOFTWARE
+        }
         if self.task_info().events:
             out["encoding"] = EVENT_ENCODING
         out.update(

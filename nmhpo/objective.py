@@ -22,6 +22,7 @@ from nmhpo.crossbar import KNOBS, Layer, Network, evaluate
 from nmhpo.grid import skip_if_grid_point_taken
 from nmhpo.multifidelity import decide_for_trial, rung_attrs, rung_epochs
 from nmhpo.record import DETAIL_KEY, Breakdown, Point, Pruned, RunInfo, TrialResult
+from nmhpo.registry import total_epochs
 from nmhpo.space import suggest
 from nmhpo.tasks import TaskData, prepare
 
@@ -230,7 +231,7 @@ class _Repeat:
     def finish(self) -> TrainedModel:
         """The fully trained network, stored in the cache (its checkpoints dropped)."""
         if self.model is None:
-            self.advance(int(self.software["epochs"]))
+            self.advance(total_epochs(self.software))
             assert self.training is not None
             self.model = self.training.model()
             if self.store is not None:
@@ -359,10 +360,12 @@ class Objective:
             rungs: list[int] = []
             on_rung = None
             if self.cfg.study.pruner != "none":
-                rungs = rung_epochs(self.cfg.study.pruning, int(software["epochs"]))
+                # A hybrid point's rungs count its ReLU and fine-tuning epochs together.
+                epochs = total_epochs(software)
+                rungs = rung_epochs(self.cfg.study.pruning, epochs)
 
                 def on_rung(epoch: int, result: TrialResult) -> None:
-                    self._at_rung(trial, cpu_start, int(software["epochs"]), epoch, result)
+                    self._at_rung(trial, cpu_start, epochs, epoch, result)
 
             result = evaluate_point(
                 self.cfg,

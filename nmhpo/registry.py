@@ -24,6 +24,11 @@ NEURONS: tuple[str, ...] = ("leaky", "synaptic")
 RESETS: tuple[str, ...] = ("subtract", "zero", "none")
 READOUTS: tuple[str, ...] = ("membrane", "spikes")
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
+TRAININGS: tuple[str, ...] = ("bptt", "conversion", "hybrid")
+#: Parameters added after studies had been run: a study that does not name them leaves them
+#: out of its software points, so those points (their training seeds and model-cache keys)
+#: stay what they were. Their defaults apply when they are absent.
+OPTIONAL_SOFTWARE: tuple[str, ...] = ("training", "finetune_epochs", "conversion_percentile")
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,22 @@ SOFTWARE: dict[str, Param] = {
     ),
     "patience": Param(
         "int", "training", "an integer >= 0 (epochs without improvement; 0: off)", int_in(0), 0
+    ),
+    # bptt: surrogate gradients through time; conversion: a ReLU network trained for `epochs`
+    # epochs, converted to integrate-and-fire neurons; hybrid: conversion, then
+    # `finetune_epochs` epochs of surrogate gradients (nmhpo/snn/_convert.py).
+    "training": Param(
+        "categorical", "training", f"one of {', '.join(TRAININGS)}", one_of(TRAININGS), "bptt"
+    ),
+    "finetune_epochs": Param(
+        "int", "training", "an integer >= 0 (hybrid's surrogate-gradient epochs)", int_in(0), 2
+    ),
+    "conversion_percentile": Param(
+        "float",
+        "training",
+        "a number in (50, 100] (percentile of a layer's ReLU activations)",
+        lambda v: is_number(v) and 50 < v <= 100,
+        99.9,
     ),
     "neuron": Param(
         "categorical", "neuron", f"one of {', '.join(NEURONS)}", one_of(NEURONS), "leaky"
@@ -138,6 +159,15 @@ METRICS: dict[str, Metric] = {
         "minimize", "B", "parameters and buffers, weights at weight_bits"
     ),
 }
+
+
+def total_epochs(software: dict[str, Any]) -> int:
+    """Epochs a software point trains for: ``epochs`` (a ReLU network's under conversion and
+    hybrid), plus hybrid's ``finetune_epochs``. Rungs and early stopping count all of them."""
+    epochs = int(software["epochs"])
+    if software.get("training", "bptt") == "hybrid":
+        epochs += int(software.get("finetune_epochs", SOFTWARE["finetune_epochs"].default))
+    return epochs
 
 
 def param_class(name: str) -> ParamClass:

@@ -142,6 +142,31 @@ BAD = [
         "study.pruning.reduction_factor: expected greater than 1",
     ),
     ("[task]", "[study.pruning]\nmin_rung = 1\n[task]", "study.pruning.min_rung: unknown key"),
+    (
+        "hidden_size = 32",
+        'training = "slayer"',
+        "space.software.training: expected one of bptt, conversion, hybrid; got 'slayer'",
+    ),
+    (
+        "hidden_size = 32",
+        'training = { type = "float", low = 0.1, high = 0.2 }',
+        "space.software.training.type: expected categorical",
+    ),
+    (
+        "hidden_size = 32",
+        "finetune_epochs = -1",
+        "space.software.finetune_epochs: expected an integer >= 0",
+    ),
+    (
+        "hidden_size = 32",
+        "finetune_epochs = 1.5",
+        "space.software.finetune_epochs: expected an integer >= 0",
+    ),
+    (
+        "hidden_size = 32",
+        'conversion_percentile = { type = "float", low = 10, high = 99.9 }',
+        "space.software.conversion_percentile: expected a number in (50, 100]",
+    ),
 ]
 
 
@@ -173,7 +198,7 @@ def test_missing_file_names_the_shipped_studies(tmp_path: Path) -> None:
         load_config(tmp_path / "absent.toml")
 
 
-@pytest.mark.parametrize("name", ["quickstart"])
+@pytest.mark.parametrize("name", ["quickstart", "training-algorithms"])
 def test_shipped_studies_validate(name: str) -> None:
     assert load_config(Path(__file__).parents[1] / "studies" / f"{name}.toml").study.n_trials > 0
 
@@ -341,3 +366,43 @@ def test_a_task_without_image_inputs_refuses_conv_layers(tmp_path: Path) -> None
         f"{path}: space.software.conv_layers: expected 0: the shd task's inputs are no image; "
         "got 1"
     )
+
+
+def test_training_algorithm_parameters_join_the_point_only_when_the_study_names_one(
+    tmp_path: Path,
+) -> None:
+    """A study written before `training` existed keeps its software points (and with them
+    its training seeds and cached networks); one that names it gets all three."""
+    plain = tmp_path / "plain.toml"
+    plain.write_text(tiny_study_text())
+    assert not {"training", "finetune_epochs", "conversion_percentile"} & set(
+        load_config(plain).fixed_software()
+    )
+    named = tmp_path / "named.toml"
+    named.write_text(tiny_study_text().replace("hidden_size = 32", 'training = "hybrid"'))
+    cfg = load_config(named)
+    software = cfg.fixed_software()
+    assert software["training"] == "hybrid"
+    assert software["finetune_epochs"] == 2
+    assert software["conversion_percentile"] == 99.9
+    searched = tmp_path / "searched.toml"
+    searched.write_text(
+        tiny_study_text().replace(
+            "hidden_size = 32",
+            'training = { type = "categorical", choices = ["bptt", "conversion", "hybrid"] }',
+        )
+    )
+    cfg = load_config(searched)
+    assert "training" in cfg.searched()
+    assert cfg.fixed_software()["finetune_epochs"] == 2
+
+
+def test_a_hybrid_point_trains_for_its_relu_and_fine_tuning_epochs() -> None:
+    from nmhpo.registry import total_epochs
+
+    point = {"epochs": 4, "finetune_epochs": 3}
+    assert total_epochs(point) == 4  # no training named: bptt
+    assert total_epochs({**point, "training": "bptt"}) == 4
+    assert total_epochs({**point, "training": "conversion"}) == 4
+    assert total_epochs({**point, "training": "hybrid"}) == 7
+    assert total_epochs({"epochs": 4, "training": "hybrid"}) == 6  # finetune_epochs default

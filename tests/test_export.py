@@ -358,6 +358,10 @@ def test_points_without_an_exact_nir_graph_are_named() -> None:
     assert nir_problem(leaky) is None
     assert "only neuron = 'leaky'" in str(nir_problem({**leaky, "neuron": "synaptic"}))
     assert "beta = 1 cannot be exported" in str(nir_problem({**leaky, "beta": 1.0}))
+    assert nir_problem({**leaky, "training": "bptt"}) is None
+    for training in ("conversion", "hybrid"):
+        problem = str(nir_problem({**leaky, "training": training}))
+        assert f"training = '{training}' cannot be exported" in problem
 
 
 def test_export_without_nir_names_the_extra(

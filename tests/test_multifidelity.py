@@ -351,3 +351,34 @@ def test_killed_and_resumed_pruned_study_loses_and_duplicates_nothing(tmp_path: 
     # Each suggested point completed at most once (a killed trial's re-run replaces it).
     points = [tuple(sorted(t.params.items())) for t in trials if t.state == TrialState.COMPLETE]
     assert len(points) == len(set(points))
+
+
+def test_a_hybrid_point_counts_its_fine_tuning_epochs_in_rungs_and_resumes_after_them(
+    tmp_path: Path,
+) -> None:
+    """epochs = 2 ReLU epochs + finetune_epochs = 2: the rung at epoch 3 is mid fine-tuning."""
+    from nmhpo.objective import evaluate_point
+    from nmhpo.snn import ModelStore
+
+    text = _pruned_study_text(4, epochs=2).replace(
+        "hidden_size = 32", 'hidden_size = 32\ntraining = "hybrid"\nfinetune_epochs = 2'
+    )
+    cfg = load_config(_write(tmp_path, text))
+    software = {**cfg.fixed_software(), "lr": 0.02, "num_steps": 2, "encoding": "rate"}
+    hardware = {**cfg.fixed_hardware(), "xbar_size": 32, "adc_bits": 4}
+    store = ModelStore(tmp_path / "models")
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_3(epoch: int, result: object) -> None:
+        if epoch == 3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        evaluate_point(cfg, software, hardware, store, rungs=[1, 3], on_rung=stop_at_3)
+    again = evaluate_point(cfg, software, hardware, store, rungs=[1, 3])
+    assert again.run.resumed_epochs == 3 and again.run.epochs_run == 4
+    fresh = evaluate_point(cfg, software, hardware, None)
+    assert fresh.run.epochs_run == 4
+    assert again.metrics["accuracy"] == fresh.metrics["accuracy"]

@@ -134,6 +134,7 @@ class SpikingNet(nn.Module):
         readout: str,
         surrogate: str = "",
         slope: float = 25.0,
+        readout_beta: float | None = None,
     ) -> None:
         super().__init__()
         self.arch = arch
@@ -141,6 +142,9 @@ class SpikingNet(nn.Module):
         self.slope = slope
         self.readout = readout
         self.beta = beta
+        #: The membrane readout's leak (default: ``beta``). A converted network reads the
+        #: mean of its output currents (0), the ReLU network's output in expectation.
+        self.readout_beta = beta if readout_beta is None else readout_beta
         k = arch.kernel_size
         weights: list[nn.Module] = [
             nn.Conv2d(ci, co, k, padding=k // 2) for ci, co, _, _ in arch.conv_shapes()
@@ -228,7 +232,7 @@ class SpikingNet(nn.Module):
             if cur.shape[0] != num_steps:  # direct encoding: the same current every step
                 cur = cur.expand(num_steps, *cur.shape[1:])
             if i == len(self.neurons):  # non-spiking output integrator
-                return integrate_mean(cur, self.beta), events
+                return integrate_mean(cur, self.readout_beta), events
             spk = self._neuron_over_time(i, cur, counter)
             spk = self._after_neuron(i, spk.reshape(num_steps * batch, *spk.shape[2:]))
             if i + 1 < self.n_layers:
@@ -237,6 +241,31 @@ class SpikingNet(nn.Module):
                 )
             h = spk
         return spk.reshape(num_steps, batch, -1).mean(dim=0), events
+
+    def relu_forward(
+        self, x: torch.Tensor, *, keep: bool = False
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The ReLU network of the same weight layers and max pooling, on analog input
+        (B, ...): what conversion trains, then turns into this spiking network.
+
+        Returns:
+            The output (B, n_outputs), and with ``keep`` each weight layer's activation where
+            its neurons sit (before pooling): ReLU'd for the spiking layers, raw for the
+            output layer.
+        """
+        h = self._shape_input(x)
+        acts: list[torch.Tensor] = []
+        for i, layer in enumerate(self.weights):
+            h = layer(h)
+            if i == self.n_layers - 1:
+                break
+            h = torch.relu(h)
+            if keep:
+                acts.append(h)
+            h = self._after_neuron(i, h)
+        if keep:
+            acts.append(h)
+        return h, acts
 
     def _neuron_over_time(
         self, i: int, cur: torch.Tensor, counter: WorkloadCounter | None = None

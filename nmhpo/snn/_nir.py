@@ -52,6 +52,13 @@ def nir_problem(params: Mapping[str, Any]) -> str | None:
 
     Checked on the stored point before any network is loaded or retrained.
     """
+    training = params.get("training", "bptt")
+    if training != "bptt":
+        return (
+            f"training = {training!r} cannot be exported: a converted network's "
+            "integrate-and-fire neurons (beta = 1) have no NIR time constant "
+            "(tau = dt / (1 - beta) is infinite); only training = 'bptt' is exported"
+        )
     if params["neuron"] != "leaky":
         return (
             f"neuron = {params['neuron']!r} cannot be exported: nmhpo's synaptic neurons "

@@ -27,6 +27,8 @@ import torch
 from torch import nn
 
 from nmhpo.errors import TrialFailedError
+from nmhpo.registry import SOFTWARE, total_epochs
+from nmhpo.snn._convert import converted_state
 from nmhpo.snn._encode import encode
 from nmhpo.snn._hardware import HardwarePoint, crossbar_synapses
 from nmhpo.snn._model import Architecture, SpikingNet, make_surrogate
@@ -45,6 +47,9 @@ EVAL_BATCH = 1024
 CALIBRATION_SAMPLES = 256
 #: Task data moved to a device, kept per (task data, device): moved once per process.
 _DEVICE_DATA_KEEP = 4
+#: Hybrid's fine-tuning learning rate relative to ``lr``: the converted network is already
+#: near a good solution, and the ReLU network's step size knocks it off (measured on digits).
+FINETUNE_LR_SCALE = 0.1
 
 
 def architecture(data: TaskData, params: dict[str, Any]) -> Architecture:
@@ -59,18 +64,34 @@ def architecture(data: TaskData, params: dict[str, Any]) -> Architecture:
     )
 
 
+def _setting(params: dict[str, Any], name: str) -> Any:
+    """``params[name]``, or its default for a parameter a point may lack (`OPTIONAL_SOFTWARE`)."""
+    return params.get(name, SOFTWARE[name].default)
+
+
 def build_network(arch: Architecture, params: dict[str, Any]) -> SpikingNet:
+    """The point's spiking network. Under conversion and hybrid training its neurons are
+    integrate-and-fire (Leaky with beta 1, threshold 1, reset by subtraction) whatever
+    ``neuron``, ``beta``, ``threshold`` and ``reset`` say, and a membrane readout reads the
+    mean of its currents: what a converted ReLU network needs (see `nmhpo.snn._convert`)."""
+    if _setting(params, "training") != "bptt":
+        neuron, beta, threshold, reset, readout_beta = "leaky", 1.0, 1.0, "subtract", 0.0
+    else:
+        neuron, beta = str(params["neuron"]), float(params["beta"])
+        threshold, reset = float(params["threshold"]), str(params["reset"])
+        readout_beta = None
     return SpikingNet(
         arch,
-        neuron=str(params["neuron"]),
-        beta=float(params["beta"]),
+        neuron=neuron,
+        beta=beta,
         alpha=float(params["alpha"]),
-        threshold=float(params["threshold"]),
-        reset=str(params["reset"]),
+        threshold=threshold,
+        reset=reset,
         spike_grad=make_surrogate(str(params["surrogate"]), float(params["surrogate_slope"])),
         readout=str(params["readout"]),
         surrogate=str(params["surrogate"]),
         slope=float(params["surrogate_slope"]),
+        readout_beta=readout_beta,
     )
 
 
@@ -188,6 +209,19 @@ class Training:
     `checkpoint` holds everything needed to go on later (weights, optimizer moments, the
     batch-order and encoding generators, early-stopping state), so a stopped point that comes
     back resumes where it stopped and ends bit-identical to an uninterrupted run.
+
+    The algorithm is the point's ``training``:
+
+    * bptt: ``epochs`` epochs of surrogate gradients through time.
+    * conversion: ``epochs`` epochs of the ReLU network of the same layers on the analog
+      inputs (no time steps, no encoding); `model` returns it converted to integrate-and-fire
+      neurons (`nmhpo.snn._convert`), and a checkpoint holds the ReLU network and its
+      optimizer.
+    * hybrid: the same, then ``finetune_epochs`` epochs of surrogate gradients on the
+      converted network (a fresh optimizer at ``lr * FINETUNE_LR_SCALE``), which start by
+      converting the ReLU network in place. ``epochs`` counts all of them (`total_epochs`).
+
+    ``patience`` (early stopping) watches surrogate-gradient epochs only: every ReLU epoch runs.
     """
 
     def __init__(
@@ -206,13 +240,12 @@ class Training:
         self.net = build_network(self.arch, params).to(device)  # initialised on the CPU, moved
         self.where = next(self.net.parameters()).device
         self.draw = _generator(self.where, seed, self.gen)  # the encoding's randomness
-        lr = float(params["lr"])
-        self.optimizer: FusedAdam | FusedSGD
-        if params["optimizer"] == "sgd":
-            self.optimizer = FusedSGD(self.net.parameters(), lr=lr, momentum=0.9)
-        else:
-            self.optimizer = FusedAdam(self.net.parameters(), lr=lr)
-        self.epochs = int(params["epochs"])
+        self.algorithm = str(_setting(params, "training"))
+        #: Epochs of the ReLU network (0 under bptt), then surrogate-gradient ones up to
+        #: ``epochs``.
+        self.relu_epochs = 0 if self.algorithm == "bptt" else int(params["epochs"])
+        self.optimizer = self._optimizer(float(params["lr"]))
+        self.epochs = total_epochs(params)
         self.epoch = 0
         self.stopped_early = False
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -223,6 +256,17 @@ class Training:
         self.loss_value = math.nan
         if checkpoint is not None:
             self._restore(checkpoint)
+
+    def _optimizer(self, lr: float) -> FusedAdam | FusedSGD:
+        if self.params["optimizer"] == "sgd":
+            return FusedSGD(self.net.parameters(), lr=lr, momentum=0.9)
+        return FusedAdam(self.net.parameters(), lr=lr)
+
+    @property
+    def relu_phase(self) -> bool:
+        """Whether the weights are still the ReLU network's (conversion, hybrid before its
+        fine-tuning): `model` converts them."""
+        return self.algorithm != "bptt" and self.epoch <= self.relu_epochs
 
     @property
     def done(self) -> bool:
@@ -251,6 +295,9 @@ class Training:
         tensors = _on_device(self.data, self.device)
         x_train, y_train = tensors["x_train"], tensors["y_train"]
         batch, steps = int(params["batch_size"]), int(params["num_steps"])
+        relu = self.epoch < self.relu_epochs
+        if self.algorithm == "hybrid" and self.epoch == self.relu_epochs:
+            self._convert_in_place()
         self.epoch += 1
         net.train()
         order = torch.randperm(len(x_train), generator=self.gen).to(self.where)
@@ -259,7 +306,10 @@ class Training:
         worst = torch.zeros((), device=self.where)
         for first in range(0, len(order), batch):
             idx = order[first : first + batch]
-            out, _ = net(encode(x_train[idx], params["encoding"], steps, self.draw), steps)
+            if relu:
+                out, _ = net.relu_forward(x_train[idx])
+            else:
+                out, _ = net(encode(x_train[idx], params["encoding"], steps, self.draw), steps)
             loss = loss_fn(out, y_train[idx])
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -275,7 +325,7 @@ class Training:
             )
         self.loss_value = float(total) / len(order)
         logger.debug("epoch %d loss %.4f", self.epoch, self.loss_value)
-        if int(params["patience"]) > 0:
+        if int(params["patience"]) > 0 and not relu:
             net.eval()
             out, _ = _run(net, tensors["x_val"], params, self.draw)
             val = float(loss_fn(out, tensors["y_val"]))
@@ -287,16 +337,36 @@ class Training:
                 self.stale += 1
                 self.stopped_early = self.stale >= int(params["patience"])
 
+    def _converted(self) -> dict[str, torch.Tensor]:
+        """The ReLU network's weights rescaled for integrate-and-fire neurons."""
+        x_train = _on_device(self.data, self.device)["x_train"]
+        percentile = float(_setting(self.params, "conversion_percentile"))
+        return converted_state(self.net, x_train, percentile)
+
+    def _convert_in_place(self) -> None:
+        """Hybrid, before its first surrogate-gradient epoch: the network becomes the
+        converted one, trained from here by a fresh optimizer."""
+        with torch.no_grad():
+            self.net.load_state_dict(self._converted())
+        self.optimizer = self._optimizer(float(self.params["lr"]) * FINETUNE_LR_SCALE)
+
     def model(self) -> TrainedModel:
-        """The network a stop now would give (the best epoch's under early stopping), with
-        CPU tensors whatever the device: what the model cache stores and any worker reads."""
-        state = self.best_state if self.best_state is not None else self.net.state_dict()
+        """The network a stop now would give (the best epoch's under early stopping; the
+        converted ReLU network under conversion), with CPU tensors whatever the device: what
+        the model cache stores and any worker reads. A conversion's time counts as training
+        time of the returned model."""
+        start = time.perf_counter()
+        if self.relu_phase:
+            state = self._converted()
+        else:
+            state = self.best_state if self.best_state is not None else self.net.state_dict()
+        converted_s = time.perf_counter() - start if self.relu_phase else 0.0
         return TrainedModel(
             arch=self.arch,
             params=dict(self.params),
             seed=self.seed,
             state={k: v.detach().to("cpu", copy=True) for k, v in state.items()},
-            train_time_s=self.train_time_s,
+            train_time_s=self.train_time_s + converted_s,
             epochs_run=self.epoch,
             final_loss=self.loss_value,
             history=list(self.history),
@@ -326,13 +396,15 @@ class Training:
 
     def _restore(self, ckpt: dict[str, Any]) -> None:
         self.net.load_state_dict(ckpt["net"])
+        self.epoch, self.stopped_early = int(ckpt["epoch"]), bool(ckpt["stopped_early"])
+        if self.algorithm == "hybrid" and self.epoch > self.relu_epochs:  # fine-tuning
+            self.optimizer = self._optimizer(float(self.params["lr"]) * FINETUNE_LR_SCALE)
         self.optimizer.load_state_dict(ckpt["optimizer"])  # type: ignore[arg-type]
         self.gen.set_state(ckpt["gen"])
         if ckpt["draw"] is not None and self.draw is not self.gen:
             self.draw.set_state(ckpt["draw"])
         best = ckpt["best_state"]
         self.best_state = None if best is None else {k: v.to(self.where) for k, v in best.items()}
-        self.epoch, self.stopped_early = int(ckpt["epoch"]), bool(ckpt["stopped_early"])
         self.best_val, self.stale = float(ckpt["best_val"]), int(ckpt["stale"])
         self.history = [float(v) for v in ckpt["history"]]
         self.train_time_s = float(ckpt["train_time_s"])
@@ -343,7 +415,8 @@ def train(
     data: TaskData, params: dict[str, Any], seed: int, *, device: str = "cpu"
 ) -> TrainedModel:
     """Train the network of ``params`` on ``data`` (Adam or SGD, early stopping on the
-    validation loss when ``patience`` > 0), on ``device``, to its last epoch.
+    validation loss when ``patience`` > 0; by the point's ``training`` algorithm, see
+    `Training`), on ``device``, to its last epoch.
 
     Raises:
         TrialFailedError: the training diverged (see `Training.advance`).
