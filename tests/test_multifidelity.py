@@ -192,6 +192,15 @@ def test_the_sampler_sees_stopped_trials_as_observations_at_their_last_rung(
     assert wrap_sampler(gp, unwrapped) is gp
 
 
+class Stop(Exception):
+    """Raised by `stop_at_3`: a rung callback that stops the point at epoch 3."""
+
+
+def stop_at_3(epoch: int, result: object) -> None:
+    if epoch == 3:
+        raise Stop
+
+
 def _write(folder: Path, text: str, name: str = "tiny.toml") -> Path:
     path = folder / name
     path.write_text(text)
@@ -208,13 +217,6 @@ def test_a_stopped_point_resumes_from_its_checkpoint_with_the_same_result(
     software = {**cfg.fixed_software(), "lr": 0.02, "num_steps": 2, "encoding": "rate"}
     hardware = {**cfg.fixed_hardware(), "xbar_size": 32, "adc_bits": 4}
     store = ModelStore(tmp_path / "models")
-
-    class Stop(Exception):
-        pass
-
-    def stop_at_3(epoch: int, result: object) -> None:
-        if epoch == 3:
-            raise Stop
 
     with pytest.raises(Stop):
         evaluate_point(cfg, software, hardware, store, rungs=[1, 3], on_rung=stop_at_3)
@@ -367,13 +369,6 @@ def test_a_hybrid_point_counts_its_fine_tuning_epochs_in_rungs_and_resumes_after
     software = {**cfg.fixed_software(), "lr": 0.02, "num_steps": 2, "encoding": "rate"}
     hardware = {**cfg.fixed_hardware(), "xbar_size": 32, "adc_bits": 4}
     store = ModelStore(tmp_path / "models")
-
-    class Stop(Exception):
-        pass
-
-    def stop_at_3(epoch: int, result: object) -> None:
-        if epoch == 3:
-            raise Stop
 
     with pytest.raises(Stop):
         evaluate_point(cfg, software, hardware, store, rungs=[1, 3], on_rung=stop_at_3)
