@@ -34,7 +34,7 @@ else:  # pragma: no cover
 from nmhpo.crossbar import HARDWARE_KNOBS
 from nmhpo.devices import device_problem
 from nmhpo.errors import ConfigError
-from nmhpo.registry import EVENT_ENCODING, HARDWARE, METRICS, OPTIONAL_SOFTWARE, SOFTWARE, Param
+from nmhpo.registry import EVENT_ENCODING, HARDWARE, METRICS, OPTIONAL_GROUPS, SOFTWARE, Param
 
 if TYPE_CHECKING:
     from nmhpo.constraints import Constraint
@@ -375,14 +375,13 @@ class StudyConfig(BaseModel):
         """Software parameters not searched: defaults overridden by fixed values (an event
         task's default encoding is "events", its only one).
 
-        The training algorithm's parameters (`OPTIONAL_SOFTWARE`) are left out unless the
-        study names one of them, so the points of a study written before they existed keep
-        their training seeds and model-cache keys.
+        Each group of `OPTIONAL_GROUPS` (the training algorithm's parameters, the decoder) is
+        left out unless the study names one of its parameters, so the points of a study
+        written before they existed keep their training seeds and model-cache keys.
         """
-        mentioned = bool(set(self.space.software) & set(OPTIONAL_SOFTWARE))
-        out = {
-            k: p.default for k, p in SOFTWARE.items() if mentioned or k not in OPTIONAL_SOFTWARE
-        }
+        named = set(self.space.software)
+        left_out = {k for group in OPTIONAL_GROUPS if not named & set(group) for k in group}
+        out = {k: p.default for k, p in SOFTWARE.items() if k not in left_out}
         if self.task_info().events:
             out["encoding"] = EVENT_ENCODING
         out.update(
@@ -571,6 +570,11 @@ def _semantic_problem(cfg: StudyConfig) -> str | None:
                 f"space.software.conv_layers: expected 0: the {cfg.task.name} task's inputs "
                 f"are no image; got {conv}"
             )
+    problem = _decoder_problem(
+        cfg, TASKS[cfg.task.name], options_model.model_validate(cfg.task.options_dict())
+    )
+    if problem:
+        return problem
     time_bins = getattr(options_model.model_validate(cfg.task.options_dict()), "time_bins", None)
     if TASKS[cfg.task.name].events and isinstance(time_bins, int):
         most = _largest(cfg.space.software.get("num_steps"), SOFTWARE["num_steps"].default)
@@ -609,6 +613,26 @@ def _semantic_problem(cfg: StudyConfig) -> str | None:
             return f"study.storage: {problem}; got {mask_url(cfg.study.storage)!r}"
     if cfg.study.sampler == "grid":
         return grid_problem(cfg)
+    return None
+
+
+def _decoder_problem(cfg: StudyConfig, info: TaskInfo, options: Any) -> str | None:
+    """Decoder layers predict an image of the input's size: the task must have image targets,
+    and its side must halve ``decoder_layers`` times."""
+    depth = _largest(cfg.space.software.get("decoder_layers"), SOFTWARE["decoder_layers"].default)
+    if depth == 0:
+        return None
+    if not info.image_outputs:
+        return (
+            f"space.software.decoder_layers: expected 0: the {cfg.task.name} task's targets "
+            f"are no image; got {depth}"
+        )
+    side = getattr(options, "size", None)
+    if isinstance(side, int) and side % 2**depth:
+        return (
+            f"space.software.decoder_layers: {depth} decoder layers halve the image {depth} "
+            f"times; task.size = {side} does not divide by {2**depth}"
+        )
     return None
 
 

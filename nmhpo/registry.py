@@ -28,7 +28,12 @@ TRAININGS: tuple[str, ...] = ("bptt", "conversion", "hybrid")
 #: Parameters added after studies had been run: a study that does not name them leaves them
 #: out of its software points, so those points (their training seeds and model-cache keys)
 #: stay what they were. Their defaults apply when they are absent.
-OPTIONAL_SOFTWARE: tuple[str, ...] = ("training", "finetune_epochs", "conversion_percentile")
+#: Each group comes in whole when a study names one of its parameters.
+OPTIONAL_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("training", "finetune_epochs", "conversion_percentile"),
+    ("decoder_layers",),
+)
+OPTIONAL_SOFTWARE: tuple[str, ...] = tuple(name for group in OPTIONAL_GROUPS for name in group)
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,13 @@ SOFTWARE: dict[str, Param] = {
     ),
     "conv_layers": Param("int", "architecture", "an integer in 0-4", int_in(0, 4), 0),
     "conv_channels": Param("int", "architecture", "an integer in 1-256", int_in(1, 256), 8),
+    "decoder_layers": Param(
+        "int",
+        "architecture",
+        "an integer in 0-4 (upsampling conv layers after the dense ones; image outputs only)",
+        int_in(0, 4),
+        0,
+    ),
     "kernel_size": Param(
         "int",
         "architecture",

@@ -86,6 +86,11 @@ def test_shipped_study_by_name_stores_in_nmhpo_home_wherever_it_runs(
 
 # (replace this, with that) in the tiny study -> substring the one-line error must contain
 BAD = [
+    (
+        "hidden_size = 32",
+        "decoder_layers = 1",
+        "space.software.decoder_layers: expected 0: the digits task's targets are no image",
+    ),
     ('sampler = "tpe"', 'sampler = "tpee"', "study.sampler: expected one of 'tpe'"),
     ("n_trials = 3", "n_trials = 0", "study.n_trials: expected greater than or equal to 1"),
     ("n_trials = 3", 'n_trials = "many"', "study.n_trials: expected a valid integer"),
@@ -375,7 +380,7 @@ def test_training_algorithm_parameters_join_the_point_only_when_the_study_names_
     its training seeds and cached networks); one that names it gets all three."""
     plain = tmp_path / "plain.toml"
     plain.write_text(tiny_study_text())
-    assert not {"training", "finetune_epochs", "conversion_percentile"} & set(
+    assert not {"training", "finetune_epochs", "conversion_percentile", "decoder_layers"} & set(
         load_config(plain).fixed_software()
     )
     named = tmp_path / "named.toml"
@@ -385,6 +390,7 @@ def test_training_algorithm_parameters_join_the_point_only_when_the_study_names_
     assert software["training"] == "hybrid"
     assert software["finetune_epochs"] == 2
     assert software["conversion_percentile"] == 99.9
+    assert "decoder_layers" not in software  # another group: named on its own
     searched = tmp_path / "searched.toml"
     searched.write_text(
         tiny_study_text().replace(

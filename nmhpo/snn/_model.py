@@ -11,6 +11,7 @@ import snntorch as snn
 import torch
 from snntorch import surrogate
 from torch import nn
+from torch.nn import functional as F  # noqa: N812
 
 from nmhpo.snn._fused import (
     SURROGATES,
@@ -43,13 +44,41 @@ def make_surrogate(name: str, slope: float) -> Callable[..., Any]:
 
 @dataclass(frozen=True)
 class Architecture:
-    """Layer shapes, enough to rebuild the network and to map it onto crossbars."""
+    """Layer shapes, enough to rebuild the network and to map it onto crossbars.
+
+    The weight layers run in this order: the conv encoder (each conv followed by 2x2 max
+    pooling), the dense layers, then the conv decoder when ``decoder_channels`` is set. A
+    decoder turns the last dense layer's spikes into a (``decoder_channels[0]``, side / 2^D,
+    side / 2^D) map and, D times, doubles its size (nearest neighbour: each spike repeated
+    2 x 2) and convolves it, so the output is an image of the input's size: what an
+    image-to-image task (ptychography) predicts, with the output channels
+    ``n_outputs / (height * width)``. The dense bottleneck stays because a diffraction pattern
+    is global: every detector pixel depends on the whole object patch, which a conv encoder's
+    local windows do not see (measured on ptycho: a float conv encoder-decoder without it
+    learns no better than the training mean).
+    """
 
     input_shape: tuple[int, ...]  # (features,) or (channels, height, width)
     conv_channels: tuple[int, ...]  # output channels of each conv layer (may be empty)
     kernel_size: int
     hidden: tuple[int, ...]  # widths of the hidden dense layers
     n_outputs: int
+    decoder_channels: tuple[int, ...] = ()  # input channels of each decoder conv layer
+
+    def __post_init__(self) -> None:
+        if self.decoder_channels:
+            c, h, w = self.image_shape
+            depth = len(self.decoder_channels)
+            if h != w or h % 2**depth:
+                raise ValueError(
+                    f"{depth} decoder layers need a square image input whose side divides by "
+                    f"{2**depth}; got {h} x {w}"
+                )
+            if self.n_outputs % (h * w):
+                raise ValueError(
+                    f"a decoder predicts an image of the input's size ({h} x {w}); "
+                    f"{self.n_outputs} outputs are not a whole number of such images"
+                )
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -63,6 +92,14 @@ class Architecture:
             raise ValueError(f"a conv layer needs an image input; got shape {self.input_shape}")
         return 1, side, side
 
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        """The readout's shape per sample: (n_outputs,), or (C, H, W) after a decoder."""
+        if not self.decoder_channels:
+            return (self.n_outputs,)
+        _, h, w = self.image_shape
+        return self.n_outputs // (h * w), h, w
+
     def conv_shapes(self) -> list[tuple[int, int, int, int]]:
         """(c_in, c_out, side_in, side_out) of each conv layer; each is followed by 2x2
         max pooling while the feature map is at least 2 wide."""
@@ -75,6 +112,23 @@ class Architecture:
             c, side = c_out, side // 2 if side >= 2 else side
         return shapes
 
+    def decoder_shapes(self) -> list[tuple[int, int, int]]:
+        """(c_in, c_out, side) of each decoder conv layer, at its (doubled) input's side."""
+        if not self.decoder_channels:
+            return []
+        c_out, side, _ = self.output_shape
+        depth = len(self.decoder_channels)
+        outs = [*self.decoder_channels[1:], c_out]
+        return [
+            (c_in, c, side // 2 ** (depth - 1 - j))
+            for j, (c_in, c) in enumerate(zip(self.decoder_channels, outs, strict=True))
+        ]
+
+    def decoder_input(self) -> tuple[int, int, int]:
+        """The map the last dense layer's spikes form for the decoder, before doubling."""
+        c_in, _, side = self.decoder_shapes()[0]
+        return c_in, side // 2, side // 2
+
     def flat_size(self) -> int:
         if not self.conv_channels:
             return int(math.prod(self.input_shape))
@@ -83,14 +137,26 @@ class Architecture:
         return c_out * pooled * pooled
 
     def dense_sizes(self) -> list[int]:
-        return [self.flat_size(), *self.hidden, self.n_outputs]
+        last = math.prod(self.decoder_input()) if self.decoder_channels else self.n_outputs
+        return [self.flat_size(), *self.hidden, last]
+
+    def layer_inputs(self) -> list[tuple[int, ...]]:
+        """Each weight layer's input per sample and step: (C, H, W) for a conv layer."""
+        shapes: list[tuple[int, ...]] = [(ci, s, s) for ci, _, s, _ in self.conv_shapes()]
+        shapes += [(n,) for n in self.dense_sizes()[:-1]]
+        shapes += [(ci, s, s) for ci, _, s in self.decoder_shapes()]
+        return shapes
 
     def crossbar_layers(self) -> list[tuple[int, int, int, int, int]]:
         """(c_in, c_out, k, d_in, d_out) per weight layer, for the crossbar model. A conv
-        layer computes every output position at full resolution before pooling."""
-        out = [(ci, co, self.kernel_size, si, so) for ci, co, si, so in self.conv_shapes()]
+        layer computes every output position at full resolution before pooling; a decoder
+        layer reads the doubled map, so each spike it receives counts four times, as the
+        crossbar's input rows see it."""
+        k = self.kernel_size
+        out = [(ci, co, k, si, so) for ci, co, si, so in self.conv_shapes()]
         sizes = self.dense_sizes()
         out += [(a, b, 1, 1, 1) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+        out += [(ci, co, k, s, s) for ci, co, s in self.decoder_shapes()]
         return out
 
 
@@ -151,6 +217,7 @@ class SpikingNet(nn.Module):
         ]
         sizes = arch.dense_sizes()
         weights += [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+        weights += [nn.Conv2d(ci, co, k, padding=k // 2) for ci, co, _ in arch.decoder_shapes()]
         self.weights = nn.ModuleList(weights)
         n_spiking = len(weights) - (1 if readout == "membrane" else 0)
         self.neurons = nn.ModuleList(
@@ -165,6 +232,10 @@ class SpikingNet(nn.Module):
             for _ in range(n_spiking)
         )
         self.n_conv = len(arch.conv_channels)
+        #: The weight layer whose spikes become the decoder's first map (-1: no decoder).
+        self.to_decoder = (
+            len(weights) - len(arch.decoder_channels) - 1 if arch.decoder_channels else -1
+        )
         self.pool = nn.MaxPool2d(2)
         # NOTE: the fused path needs beta and the threshold as Python numbers. Read once here
         # (the buffers are fixed: neither is learnt), not from the buffers in every forward,
@@ -184,11 +255,16 @@ class SpikingNet(nn.Module):
         return x.reshape(x.shape[0], -1)
 
     def _after_neuron(self, i: int, spk: torch.Tensor) -> torch.Tensor:
+        """Layer ``i``'s spikes (or ReLU activations) as layer ``i + 1`` reads them."""
         if i < self.n_conv:
             if spk.shape[-1] >= 2:
                 spk = self.pool(spk)
             if i == self.n_conv - 1:
                 spk = spk.flatten(1)
+        if 0 <= self.to_decoder <= i < self.n_layers - 1:
+            if i == self.to_decoder:
+                spk = spk.reshape(spk.shape[0], *self.arch.decoder_input())
+            spk = F.interpolate(spk, scale_factor=2, mode="nearest")
         return spk
 
     def forward(
@@ -232,7 +308,7 @@ class SpikingNet(nn.Module):
             if cur.shape[0] != num_steps:  # direct encoding: the same current every step
                 cur = cur.expand(num_steps, *cur.shape[1:])
             if i == len(self.neurons):  # non-spiking output integrator
-                return integrate_mean(cur, self.readout_beta), events
+                return integrate_mean(cur, self.readout_beta).flatten(1), events
             spk = self._neuron_over_time(i, cur, counter)
             spk = self._after_neuron(i, spk.reshape(num_steps * batch, *spk.shape[2:]))
             if i + 1 < self.n_layers:
@@ -258,6 +334,7 @@ class SpikingNet(nn.Module):
         for i, layer in enumerate(self.weights):
             h = layer(h)
             if i == self.n_layers - 1:
+                h = h.flatten(1)
                 break
             h = torch.relu(h)
             if keep:

@@ -99,8 +99,7 @@ class WorkloadCounter:
     def for_network(cls, net: SpikingNet) -> WorkloadCounter:
         """A counter for ``net``'s weight layers, on their device."""
         arch = net.arch
-        shapes: list[tuple[int, ...]] = [(ci, s, s) for ci, _, s, _ in arch.conv_shapes()]
-        shapes += [(n,) for n in arch.dense_sizes()[:-1]]
+        shapes = arch.layer_inputs()
         layers = list(net.weights)
         reach = [_reach(w, shape, dense=False) for w, shape in zip(layers, shapes, strict=True)]
         dense = sum(
@@ -214,7 +213,7 @@ class StepwiseNet(nn.Module):
             if i == len(net.neurons):
                 prev = self.readout if self.readout is not None else torch.zeros_like(cur)
                 self.readout = net.beta * prev + cur
-                return self.readout, None
+                return self.readout.flatten(1), None
             spk, self.states[i] = net._step(net.neurons[i], cur, self.states[i])
             h = net._after_neuron(i, spk)
         return spk.flatten(1), None

@@ -65,6 +65,11 @@ def nir_problem(params: Mapping[str, Any]) -> str | None:
             "(snnTorch's Synaptic) reset their membrane after a spike in ways NIR's CubaLIF "
             "does not describe; only neuron = 'leaky' is exported"
         )
+    if int(params.get("decoder_layers", 0)) > 0:
+        return (
+            "decoder_layers > 0 cannot be exported: NIR has no upsampling node for the "
+            "decoder's 2 x 2 spike repetition"
+        )
     beta = float(params["beta"])
     if not 0.0 < beta < 1.0:
         return (

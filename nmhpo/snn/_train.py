@@ -54,13 +54,17 @@ FINETUNE_LR_SCALE = 0.1
 
 def architecture(data: TaskData, params: dict[str, Any]) -> Architecture:
     conv = int(params["conv_layers"])
-    channels = tuple(int(params["conv_channels"]) * 2**i for i in range(conv))
+    width = int(params["conv_channels"])
+    channels = tuple(width * 2**i for i in range(conv))
+    # The decoder mirrors the encoder: channels halve as the map doubles, down to conv_channels.
+    depth = int(_setting(params, "decoder_layers"))
     return Architecture(
         input_shape=data.input_shape,
         conv_channels=channels,
         kernel_size=int(params["kernel_size"]),
         hidden=(int(params["hidden_size"]),) * int(params["hidden_layers"]),
         n_outputs=data.n_outputs,
+        decoder_channels=tuple(width * 2 ** (depth - 1 - j) for j in range(depth)),
     )
 
 

@@ -75,6 +75,9 @@ class TaskInfo:
     #: One step's input is an image a conv layer can take (a flat input of square size counts);
     #: False for SHD's 700 channels, so validation refuses conv layers before any trial.
     image: bool = True
+    #: Targets are images of the input's size (channels x height x width, flattened): a
+    #: network may end in conv decoder layers (`decoder_layers`).
+    image_outputs: bool = False
 
 
 @dataclass(frozen=True)

@@ -472,4 +472,5 @@ PTYCHO = TaskInfo(
     options=PtychoOptions,
     build=build,
     score=score,
+    image_outputs=True,
 )
