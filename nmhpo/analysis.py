@@ -448,9 +448,11 @@ def compare_studies(
 class PruningSummary:
     """What stopping trials early did in a study: how many, where, what they cost and saved.
 
-    ``cpu_s_saved_est`` extrapolates each stopped trial's CPU seconds per trained epoch to the
-    epochs it did not train (an estimate: a trial that went on might have stopped early by
-    patience). ``rung_eval_s`` is what scoring at rungs cost, in every trial that reached one.
+    ``cpu_s_saved_est`` extrapolates each stopped trial's training seconds per epoch to the
+    epochs it did not train, plus the final scoring pass it skipped (an estimate: a trial that
+    went on might have stopped early by patience; with one torch thread per worker, training
+    seconds are CPU seconds). ``rung_eval_s`` is what scoring at rungs cost, in every trial
+    that reached one.
     """
 
     n_stopped: int

@@ -428,14 +428,17 @@ class Objective:
         logger.debug("trial %d %s", trial.number, decision.reason(epoch))
         if decision.go_on:
             return
-        trained_here = max(1, epoch - result.run.resumed_epochs)
+        # Training seconds per epoch trained in this trial (all repeats) times the epochs left,
+        # plus the final scoring pass: not the trial's CPU so far, which also holds its data
+        # loading, start-up and rung scoring and overstated the saving.
+        per_epoch = result.run.train_time_s / max(1, epoch - result.run.resumed_epochs)
         pruned = Pruned(
             epoch=epoch,
             reason=decision.reason(epoch),
             epochs_run=epoch,
             epochs_saved=epochs - epoch,
             cpu_s=cpu_now,
-            cpu_s_saved_est=cpu_now / trained_here * (epochs - epoch),
+            cpu_s_saved_est=per_epoch * (epochs - epoch) + eval_s,
             train_time_s=result.run.train_time_s,
             worker=_WORKER,
         )
