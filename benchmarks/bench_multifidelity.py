@@ -41,7 +41,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, write_result  # noqa: E402
+from _common import RESULTS, environment, write_result  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = RESULTS / "multifidelity-runs"
@@ -216,7 +216,9 @@ def one_run(task: str, method: str, seed: int, budget_s: float) -> Path:
         result = run_moasha_task(task, seed, budget_s)
     else:
         result = run_nmhpo(task, method, seed, budget_s)
+    # The code that ran: runs are kept and re-aggregated across commits (--aggregate-only).
     result.update(task=task, method=method, seed=seed, budget_s=budget_s)
+    result["commit"] = environment()["commit"]
     result["wall_s"] = time.perf_counter() - wall
     path = RUNS / f"{task}-{method}-{seed}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -439,7 +441,16 @@ def main() -> None:
             futures = {pool.submit(one_run, *job): job for job in todo}
             for fut in as_completed(futures):
                 print("done", futures[fut], fut.result(), flush=True)
-    result = aggregate(args.tasks)
+    result = aggregate(list(TASKS))  # every task with stored runs, not only those just run
+    result["run_commits"] = {
+        task: sorted(
+            {
+                json.loads(path.read_text()).get("commit", "not recorded")
+                for path in RUNS.glob(f"{task}-*.json")
+            }
+        )
+        for task in TASKS
+    }
     result["goal"] = ">= 3x less CPU time to 95% of the reference hypervolume than without pruning"
     path = write_result("multifidelity", result)
     for task, t in result["tasks"].items():
