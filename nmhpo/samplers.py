@@ -119,7 +119,7 @@ def _gp_sampler_class() -> type[BaseSampler]:
     from optuna.samplers import GPSampler as optuna_gp
 
     # Optuna's name: what runs is its sampler, and the name is what a run reports.
-    class GPSampler(optuna_gp):  # noqa: N801
+    class GPSampler(optuna_gp):
         def sample_relative(self, study: Any, trial: Any, search_space: Any) -> Any:
             with _without_cpu_device_mode():
                 return super().sample_relative(study, trial, search_space)
