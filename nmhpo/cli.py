@@ -770,7 +770,10 @@ def tasks() -> None:
     table = Table("task", "description", "metrics", "options")
     for name, info in TASKS.items():
         options = ", ".join(f"{k}={f.default!r}" for k, f in info.options.model_fields.items())
-        table.add_row(name, info.description, ", ".join(info.metrics), options)
+        about = info.description
+        if info.image_outputs:
+            about += "; image targets: a network may end in decoder_layers"
+        table.add_row(name, about, ", ".join(info.metrics), options)
     out.print(table)
     out.print(f"every task also offers: {', '.join(METRICS)}", highlight=False)
 

@@ -124,6 +124,7 @@ def test_presets_and_tasks_list_what_exists() -> None:
     result = _invoke("tasks")
     assert result.exit_code == 0
     assert "digits" in result.output and "energy_uj" in result.output
+    assert result.output.count("decoder_layers") == 1  # ptycho's image targets only
 
 
 def _free_port() -> int:
