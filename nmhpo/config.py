@@ -108,7 +108,7 @@ class StudySection(BaseModel):
     device: str = "auto"
     #: "asha": stop trials dominated at a rung (asynchronous successive halving by
     #: non-dominated rank); "none": every trial trains to its last epoch. Default: "asha",
-    #: chosen by benchmarks/bench_multifidelity.py (95% of the front in 2-3x less CPU, a
+    #: chosen by benchmarks/bench_multifidelity.py (95% of the front in 2.0-3.7x less CPU, a
     #: better front at equal completed trials in 9 of 10 seeds), and "none" for a grid, which
     #: evaluates every point in full. Not part of the study's identity: a study may be
     #: resumed with or without it.
