@@ -306,11 +306,12 @@ def test_one_trials_failed_write_does_not_lose_anothers_buffer(url: str) -> None
 
 def _over_the_bound_parameter_limit(storage: BatchedRDBStorage) -> int:
     """How many ids an IN list needs to exceed the database's bound-parameter limit: SQLite's
-    (32,766) is lowered to 50 on this storage's connections; PostgreSQL's is 65,535."""
+    (32,766, or 250,000 as Debian builds it) is lowered to 50 on this storage's connections;
+    PostgreSQL's is 65,535. The ids need no trials (negative ones never exist)."""
     if storage.engine.name != "sqlite":
         return 70_000
-    if not hasattr(sqlite3.Connection, "setlimit"):  # Python 3.10
-        pytest.skip("sqlite3.Connection.setlimit needs Python 3.11")
+    if not hasattr(sqlite3.Connection, "setlimit"):  # Python 3.10: over the highest build's
+        return 260_000
 
     @sa.event.listens_for(storage.engine, "connect")
     def _limit(dbapi_connection: Any, _record: Any) -> None:
