@@ -528,7 +528,7 @@ def _semantic_problem(cfg: StudyConfig) -> str | None:
         return f"task.name: expected one of {', '.join(TASKS)}; got {cfg.task.name!r}"
     options_model = TASKS[cfg.task.name].options
     try:
-        options_model.model_validate(cfg.task.options_dict())
+        options = options_model.model_validate(cfg.task.options_dict())
     except ValidationError as exc:
         err = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
         if err[0]["type"] == "extra_forbidden":
@@ -570,12 +570,10 @@ def _semantic_problem(cfg: StudyConfig) -> str | None:
                 f"space.software.conv_layers: expected 0: the {cfg.task.name} task's inputs "
                 f"are no image; got {conv}"
             )
-    problem = _decoder_problem(
-        cfg, TASKS[cfg.task.name], options_model.model_validate(cfg.task.options_dict())
-    )
+    problem = _decoder_problem(cfg, TASKS[cfg.task.name], options)
     if problem:
         return problem
-    time_bins = getattr(options_model.model_validate(cfg.task.options_dict()), "time_bins", None)
+    time_bins = getattr(options, "time_bins", None)
     if TASKS[cfg.task.name].events and isinstance(time_bins, int):
         most = _largest(cfg.space.software.get("num_steps"), SOFTWARE["num_steps"].default)
         if most > time_bins:

@@ -54,8 +54,9 @@ class Architecture:
     image-to-image task (ptychography) predicts, with the output channels
     ``n_outputs / (height * width)``. The dense bottleneck stays because a diffraction pattern
     is global: every detector pixel depends on the whole object patch, which a conv encoder's
-    local windows do not see (measured on ptycho: a float conv encoder-decoder without it
-    learns no better than the training mean).
+    local windows do not see (measured on ptycho at 2,000 frames: a float conv
+    encoder-decoder without it, 0.565 rad of phase error, against 0.445 for a dense network
+    and 0.615 for the training mean; benchmarks/results/ptycho.json).
     """
 
     input_shape: tuple[int, ...]  # (features,) or (channels, height, width)
