@@ -100,14 +100,32 @@ class CrossbarSynapse:
             cells = (cells * (1.0 + hw.conductance_sigma * noise)).clamp(min=0.0)
         pad = self.n_groups * self.group - rows
         cells = F.pad(cells, (0, pad))
-        # (sign, slice, out, group, row) -> (group, row, sign*slice*out) for one matmul per group
-        self.cells = (
-            cells.reshape(2, n_slices, self.out_features, self.n_groups, self.group)
-            .permute(3, 4, 0, 1, 2)
-            .reshape(self.n_groups, self.group, 2 * n_slices * self.out_features)
-            .contiguous()
-        )
         self.n_slices = n_slices
+        if self.conv:
+            # A group's rows are whole input channels (channel-major rows, xbar_size channels
+            # x k^2 per group), so the partial sums are a grouped convolution: one kernel per
+            # (group, sign, slice, output), no im2col copy of the input, and the sums come out
+            # channel-first as the layer's output is laid out.
+            k = self.kernel
+            self.group_channels = self.group // k**2
+            self.in_channels = weight.shape[1]
+            self.kernels = (
+                cells.reshape(
+                    2, n_slices, self.out_features, self.n_groups, self.group_channels, k, k
+                )
+                .permute(3, 0, 1, 2, 4, 5, 6)
+                .reshape(-1, self.group_channels, k, k)
+                .contiguous()
+            )
+        else:
+            # (sign, slice, out, group, row) -> (group, row, sign*slice*out): one matmul per
+            # group
+            self.cells = (
+                cells.reshape(2, n_slices, self.out_features, self.n_groups, self.group)
+                .permute(3, 4, 0, 1, 2)
+                .reshape(self.n_groups, self.group, 2 * n_slices * self.out_features)
+                .contiguous()
+            )
         device = weight.device
         self.slice_weight = torch.tensor(
             [float(base**j) for j in range(n_slices)], dtype=weight.dtype, device=device
@@ -128,8 +146,15 @@ class CrossbarSynapse:
         self.adc_range = torch.where(self._seen > 0, self._seen, torch.ones_like(self._seen))
 
     def _partial_sums(self, x: torch.Tensor) -> torch.Tensor:
-        """x (N, rows) -> the analog column currents (G, N, 2 * S, O): groups first, as the
-        batched product leaves them (no copy into another layout)."""
+        """The analog column currents, (G, N, 2 * S, O) for rows x (N, rows) of a linear
+        layer, (N, G, 2 * S, O * H * W) for images x (N, C, H, W) of a conv layer: the layouts
+        the products leave (no copy into another)."""
+        if self.conv:
+            pad = self.n_groups * self.group_channels - self.in_channels
+            if pad:
+                x = F.pad(x, (0, 0, 0, 0, 0, pad))
+            psum = F.conv2d(x, self.kernels, padding=self.kernel // 2, groups=self.n_groups)
+            return psum.view(x.shape[0], self.n_groups, 2 * self.n_slices, -1)
         pad = self.n_groups * self.group - self.rows
         if pad:
             x = F.pad(x, (0, pad))
@@ -137,15 +162,14 @@ class CrossbarSynapse:
         psum = torch.bmm(xg, self.cells)  # (G, N, 2*S*O)
         return psum.view(self.n_groups, x.shape[0], 2 * self.n_slices, self.out_features)
 
-    def _rows_forward(self, x: torch.Tensor) -> torch.Tensor:
-        psum = self._partial_sums(x)
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        psum = self._partial_sums(x)  # the (sign, slice) axis is 2 in both layouts
         # Each (sign, slice) column's digital weight: +-base^j, times the ADC's step.
-        weight = torch.stack([self.slice_weight, -self.slice_weight])  # (2, S)
+        weight = torch.stack([self.slice_weight, -self.slice_weight]).view(-1)  # (2S,)
         if self.calibrating:
-            # Over rows first (whole columns at a time), then outputs: 10-20x faster than one
-            # amax over both when there are few outputs (conv layers), no slower otherwise.
-            per_column = psum.view(-1, psum.shape[2] * psum.shape[3]).amax(dim=0)
-            seen = per_column.view(2, self.n_slices, self.out_features).amax(dim=2)
+            # Over the leading axes, then along the contiguous last one: 10-20x faster than
+            # one amax over all but the (sign, slice) axis when there are few outputs.
+            seen = psum.amax(dim=(0, 1)).amax(dim=1).view(2, self.n_slices)
             self._seen = torch.maximum(self._seen, seen)
         elif self.adc_range is not None:
             # NOTE: in place on the fresh product, one pass each: at N x G x 2S x O elements
@@ -153,32 +177,24 @@ class CrossbarSynapse:
             # benchmarks/results/crossbar_inference.json), and inference needs no autograd.
             full = self.adc_range.view(1, 1, 2 * self.n_slices, 1)
             psum.div_(full).clamp_(0.0, 1.0).mul_(self.adc_levels).round_()
-            weight = weight * (self.adc_range / self.adc_levels)
+            weight = weight * (self.adc_range / self.adc_levels).view(-1)
         # Shift-and-add over slices and signs, then the sum over groups: one batched
         # matrix-vector product per (group, row) reads the codes once.
-        out = torch.matmul(weight.view(1, 1, 1, -1), psum).sum(dim=0).squeeze(1) * self.scale
+        shifted = torch.matmul(weight.view(1, 1, 1, -1), psum).squeeze(2) * self.scale
+        if self.conv:  # (N, G, O*H*W) -> (N, O, H, W)
+            batch, _, height, width = x.shape
+            out = shifted.sum(dim=1).view(batch, self.out_features, height, width)
+            return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
+        out = shifted.sum(dim=0)  # (N, O)
         return out if self.bias is None else out + self.bias
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if self.conv:
-            batch, _, height, width = x.shape
-            cols = F.unfold(x, self.kernel, padding=self.kernel // 2)  # (B, rows, L)
-            flat = cols.transpose(1, 2).reshape(-1, cols.shape[1])
-        else:
-            flat = x
-        out = torch.cat(
-            [
-                self._rows_forward(flat[i : i + _CHUNK_ROWS])
-                for i in range(0, flat.shape[0], _CHUNK_ROWS)
-            ]
-        )
-        if self.conv:
-            return (
-                out.reshape(batch, height * width, -1)
-                .transpose(1, 2)
-                .reshape(batch, -1, height, width)
-            )
-        return out
+        # Chunks of whole images (conv) or rows bound the partial sums' memory.
+        per_item = x.shape[2] * x.shape[3] if self.conv else 1
+        chunk = max(1, _CHUNK_ROWS // per_item)
+        if x.shape[0] <= chunk:
+            return self._forward(x)
+        return torch.cat([self._forward(x[i : i + chunk]) for i in range(0, x.shape[0], chunk)])
 
 
 def crossbar_synapses(weights: nn.ModuleList, hw: HardwarePoint) -> list[CrossbarSynapse]:

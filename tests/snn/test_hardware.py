@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from nmhpo.registry import SOFTWARE
-from nmhpo.snn import HardwarePoint, crossbar_synapses, evaluate, train
+from nmhpo.snn import HardwarePoint, _hardware, crossbar_synapses, evaluate, train
 from nmhpo.tasks import load_task
 
 DATA = load_task("digits")
@@ -78,3 +78,73 @@ def test_hardware_knobs_move_accuracy_on_a_trained_digits_model(model) -> None: 
 def test_hardware_inference_is_repeatable(model) -> None:  # type: ignore[no-untyped-def]
     hw = HardwarePoint(32, 4, 4, 2, conductance_sigma=0.1, seed=1)
     assert evaluate(model, DATA, hw).metrics == evaluate(model, DATA, hw).metrics
+
+
+def _reference(layer: nn.Module, hw: HardwarePoint, x: torch.Tensor, calib: torch.Tensor):  # type: ignore[no-untyped-def]
+    """The crossbar as the module docstring states it, one group, sign and slice at a time
+    on im2col rows in float64: the fast path's layouts (grouped convolution, batched
+    products, in-place ADC) must compute this."""
+    conv = isinstance(layer, nn.Conv2d)
+    k = layer.kernel_size[0] if conv else 1
+    w = layer.weight.detach().double().reshape(layer.weight.shape[0], -1)
+    levels = 2 ** (hw.weight_bits - 1) - 1
+    w_max = float(w.abs().max())
+    q = torch.round(w / w_max * levels)
+    n_slices = -(-int(torch.tensor(levels + 1.0).log2().ceil().item()) // hw.cell_bits)
+    base = 2**hw.cell_bits
+
+    def rows(t: torch.Tensor) -> torch.Tensor:
+        if not conv:
+            return t.double()
+        cols = torch.nn.functional.unfold(t.double(), k, padding=k // 2)
+        return cols.transpose(1, 2).reshape(-1, cols.shape[1])
+
+    group = min(hw.xbar_size * k * k, w.shape[1])
+    spans = [(g, min(g + group, w.shape[1])) for g in range(0, w.shape[1], group)]
+
+    def psums(t: torch.Tensor) -> dict:  # type: ignore[type-arg]
+        r, out = rows(t), {}
+        for sign, mag in ((0, q.clamp(min=0)), (1, (-q).clamp(min=0))):
+            for j in range(n_slices):
+                cell = torch.remainder(torch.div(mag, base**j, rounding_mode="floor"), base)
+                out[sign, j] = [r[:, a:b] @ cell[:, a:b].T for a, b in spans]
+        return out
+
+    full = {key: max(float(p.max()) for p in ps) or 1.0 for key, ps in psums(calib).items()}
+    total = 0.0
+    for (sign, j), ps in psums(x).items():
+        step = full[sign, j] / (2**hw.adc_bits - 1)
+        codes = sum(
+            torch.round((p / full[sign, j]).clamp(0, 1) * (2**hw.adc_bits - 1)) for p in ps
+        )
+        total = total + (1 - 2 * sign) * base**j * step * codes
+    y = total * (w_max / levels) + layer.bias.detach().double()
+    if conv:
+        n, _, h, wd = x.shape
+        y = y.reshape(n, h * wd, -1).transpose(1, 2).reshape(n, -1, h, wd)
+    return y.float()
+
+
+@pytest.mark.parametrize(
+    ("layer", "shape"),
+    [(nn.Conv2d(10, 6, 3, padding=1), (5, 10, 7, 7)), (nn.Linear(70, 12), (40, 70))],
+)
+@pytest.mark.parametrize("chunk_rows", [1 << 14, 16])
+def test_fast_path_equals_the_reference_crossbar_over_several_groups(  # type: ignore[no-untyped-def]
+    layer, shape, chunk_rows, monkeypatch
+) -> None:
+    # chunk_rows = 16: the conv runs one image, the linear layer 16 rows at a time
+    monkeypatch.setattr(_hardware, "_CHUNK_ROWS", chunk_rows)
+    torch.manual_seed(3)
+    calib, x = (torch.rand(shape) < 0.4).float(), (torch.rand(shape) < 0.4).float()
+    # 4-row crossbars: 3 groups of 4 channels (the last padded) for the conv, 18 for the linear.
+    hw = HardwarePoint(xbar_size=4, adc_bits=4, weight_bits=6, cell_bits=2)
+    (syn,) = crossbar_synapses(nn.ModuleList([layer]), hw)
+    assert syn.n_groups == (3 if isinstance(layer, nn.Conv2d) else 18) and syn.n_slices == 3
+    syn.start_calibration()
+    syn(calib)
+    syn.finish_calibration()
+    expected = _reference(layer, hw, x, calib)
+    torch.testing.assert_close(syn(x), expected, rtol=1e-5, atol=1e-5)
+    # a coarse ADC is what the comparison exercises: it moves outputs away from float
+    assert (expected - layer(x).detach()).abs().max() > 0.05
