@@ -372,7 +372,8 @@ def stretch_pixels(splits: Splits, reference: np.ndarray) -> Splits:
     error (512 hidden neurons, direct encoding, 4 steps, float inference) drops from 0.60 rad,
     no better than predicting the training mean (0.61), to 0.52 rad, its phase SSIM from 0.2
     to 0.4; a float MLP's from 0.63 to 0.49 rad with ranges from the training frames (ridge
-    regression on the plain inputs: 0.47).
+    regression on the plain inputs: 0.47). The wider float MLP of benchmarks/bench_ptycho.py
+    (1024-1024, stretched inputs) reaches 0.445 rad at 2,000 frames and 0.384 at 16,000.
     """
     lo = reference.min(axis=0)
     span = np.maximum(reference.max(axis=0) - lo, 1e-6)
