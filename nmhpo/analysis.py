@@ -8,7 +8,7 @@ import json
 import logging
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -453,6 +453,15 @@ class PruningSummary:
     went on might have stopped early by patience; with one torch thread per worker, training
     seconds are CPU seconds). ``rung_eval_s`` is what scoring at rungs cost, in every trial
     that reached one.
+
+    ``rung_agreement`` says whether a rung predicts the end: per rung epoch and objective, the
+    Spearman rank correlation between the completed trials' values there and their final
+    values (None where a column is constant), over ``rung_agreement_n[epoch]`` trials (rungs
+    with fewer than 3 are left out). Only trials that passed the rung are counted, whose
+    spread is narrower than all trials', so the figure understates the rung's agreement: a
+    high value says the rung ranks trials as their end does; a low one (pbl's R^2 after one of
+    20 epochs: 0.37 over 16 unstopped random trials, 0.93 after three) says to move the first
+    rung later (``[study.pruning] min_epochs``).
     """
 
     n_stopped: int
@@ -464,11 +473,43 @@ class PruningSummary:
     rung_eval_s: float
     n_resumed: int  # completed trials that resumed a stopped point's checkpoint
     epochs_resumed: int
+    rung_agreement: Mapping[int, Mapping[str, float | None]] = field(default_factory=dict)
+    rung_agreement_n: Mapping[int, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        out["stopped_at"] = {str(k): v for k, v in self.stopped_at.items()}
+        for key in ("stopped_at", "rung_agreement", "rung_agreement_n"):
+            out[key] = {str(k): v for k, v in out[key].items()}
         return out
+
+
+def _rung_agreement(
+    recs: Sequence[TrialRecord], names: Sequence[str]
+) -> tuple[dict[int, dict[str, float | None]], dict[int, int]]:
+    """`PruningSummary.rung_agreement` and its counts, from the completed trials."""
+    from scipy.stats import spearmanr
+
+    done = [r for r in recs if r.state == "COMPLETE" and r.values is not None]
+    agreement: dict[int, dict[str, float | None]] = {}
+    counts: dict[int, int] = {}
+    for epoch in sorted({e for r in done for e in r.rungs}):
+        there = [r for r in done if epoch in r.rungs and all(n in r.rungs[epoch] for n in names)]
+        if len(there) < 3:
+            continue
+        counts[epoch] = len(there)
+        agreement[epoch] = {}
+        for i, name in enumerate(names):
+            at_rung = np.array([r.rungs[epoch][name] for r in there])
+            final = np.array([r.values[i] for r in there if r.values is not None])
+            if (
+                np.ptp(at_rung) == 0
+                or np.ptp(final) == 0
+                or not (np.isfinite(at_rung).all() and np.isfinite(final).all())
+            ):
+                agreement[epoch][name] = None
+            else:
+                agreement[epoch][name] = float(spearmanr(at_rung, final).statistic)
+    return agreement, counts
 
 
 def pruning_summary(study: optuna.Study) -> PruningSummary | None:
@@ -481,6 +522,7 @@ def pruning_summary(study: optuna.Study) -> PruningSummary | None:
     for p in stopped:
         at[p.epoch] = at.get(p.epoch, 0) + 1
     resumed = [r.result.run.resumed_epochs for r in recs if r.result is not None]
+    agreement, agreement_n = _rung_agreement(recs, objective_names(study))
     return PruningSummary(
         n_stopped=len(stopped),
         stopped_at=dict(sorted(at.items())),
@@ -491,6 +533,8 @@ def pruning_summary(study: optuna.Study) -> PruningSummary | None:
         rung_eval_s=float(sum(v.get("eval_s", 0.0) for r in recs for v in r.rungs.values())),
         n_resumed=sum(e > 0 for e in resumed),
         epochs_resumed=int(sum(resumed)),
+        rung_agreement=agreement,
+        rung_agreement_n=agreement_n,
     )
 
 

@@ -462,6 +462,16 @@ def report(
             f"{p.n_rung_evaluations} rung evaluations cost {p.rung_eval_s:.1f} s",
             highlight=False,
         )
+        if p.rung_agreement:
+            rungs = "; ".join(
+                f"epoch {e} (n={p.rung_agreement_n[e]}): "
+                + ", ".join(f"{k} {'-' if v is None else f'{v:.2f}'}" for k, v in row.items())
+                for e, row in p.rung_agreement.items()
+            )
+            out.print(
+                f"rung vs final rank agreement (Spearman, completed trials): {rungs}",
+                highlight=False,
+            )
     out.print(_pareto_table(result.pareto, result.objective_names, result.directions))
     for path in result.files:
         out.print(f"wrote {path}", highlight=False)

@@ -4,6 +4,7 @@ killed and resumed)."""
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import subprocess
@@ -281,6 +282,51 @@ def test_a_pruned_study_end_to_end(tmp_path: Path) -> None:
     assert report.pruning.epochs_saved == sum(r.pruned.epochs_saved for r in pruned if r.pruned)
     assert sum(report.pruning.stopped_at.values()) == len(pruned)
     assert report.pruning.rung_eval_s > 0
+    stored = json.loads((tmp_path / "report" / "pruning.json").read_text())
+    assert set(stored["rung_agreement"]) == {str(e) for e in report.pruning.rung_agreement}
+    for epoch, row in report.pruning.rung_agreement.items():
+        assert epoch in (1, 3) and report.pruning.rung_agreement_n[epoch] >= 3
+        assert set(row) == {"accuracy", "energy_uj"}
+        assert all(v is None or -1.0 <= v <= 1.0 for v in row.values())
+
+
+def _record(number: int, final: tuple[float, float], rungs: dict) -> TrialRecord:  # type: ignore[type-arg]
+    return TrialRecord(
+        number=number,
+        state="COMPLETE",
+        values=final,
+        params={},
+        constraints={},
+        feasible=True,
+        duration_s=1.0,
+        fail_reason=None,
+        result=None,
+        rungs=rungs,
+    )
+
+
+def test_rung_agreement_ranks_rung_values_against_final_ones() -> None:
+    from nmhpo.analysis import _rung_agreement
+
+    recs = [
+        _record(
+            i,
+            (0.5 + 0.1 * i, 1.0 + i),
+            {
+                # rung 1: accuracy in the reverse order of the end, energy constant
+                1: {"accuracy": 0.9 - 0.1 * i, "energy_uj": 2.0, "cpu_s": 1.0},
+                # rung 3: the end's order with other values
+                3: {"accuracy": 0.1 * i**2, "energy_uj": 5.0 + i, "cpu_s": 2.0},
+            },
+        )
+        for i in range(5)
+    ]
+    # a rung only two trials reached is left out
+    recs += [_record(5 + i, (0.1, 1.0), {9: {"accuracy": 0.1, "energy_uj": 1.0}}) for i in (0, 1)]
+    agreement, counts = _rung_agreement(recs, ["accuracy", "energy_uj"])
+    assert counts == {1: 5, 3: 5}
+    assert agreement[1] == {"accuracy": pytest.approx(-1.0), "energy_uj": None}
+    assert agreement[3] == {"accuracy": pytest.approx(1.0), "energy_uj": pytest.approx(1.0)}
 
 
 def _trials(storage: str) -> list[optuna.trial.FrozenTrial]:
