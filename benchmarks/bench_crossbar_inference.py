@@ -11,8 +11,10 @@ not change the pass's cost), each scored on its validation split with ADC calibr
   images of digits upscaled (the shape, not the data, sets the cost).
 
 Writes benchmarks/results/crossbar_inference.json under a label (``--label before`` was run
-at commit dd6945f, the layout before the partial sums were reduced in place; ``after`` is
-the current code). Run: .venv/bin/python benchmarks/bench_crossbar_inference.py --label after
+at commit dd6945f, the layout before the partial sums were reduced in place;
+``before_grouped_conv`` at 19ce7ee, the last code whose conv partial sums went through an
+im2col copy and a row-major product; ``after`` is the current code). Run:
+.venv/bin/python benchmarks/bench_crossbar_inference.py --label after
 """
 
 from __future__ import annotations
@@ -104,16 +106,17 @@ def main() -> None:
     path = RESULTS / "crossbar_inference.json"
     payload = json.loads(path.read_text()) if path.is_file() else {}
     payload[args.label] = {"environment": environment(), "cases": out}
-    if "before" in payload and "after" in payload:
-        payload["speedup"] = {
-            name: round(
-                payload["before"]["cases"][name]["seconds_per_pass_median"]
-                / payload["after"]["cases"][name]["seconds_per_pass_median"],
-                2,
-            )
-            for name in payload["after"]["cases"]
-            if name in payload["before"]["cases"]
-        }
+    for before, key in (("before", "speedup"), ("before_grouped_conv", "speedup_grouped_conv")):
+        if before in payload and "after" in payload:
+            payload[key] = {
+                name: round(
+                    payload[before]["cases"][name]["seconds_per_pass_median"]
+                    / payload["after"]["cases"][name]["seconds_per_pass_median"],
+                    2,
+                )
+                for name in payload["after"]["cases"]
+                if name in payload[before]["cases"]
+            }
     RESULTS.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2) + "\n")
 
