@@ -12,7 +12,7 @@ not change the pass's cost), each scored on its validation split with ADC calibr
 
 Writes benchmarks/results/crossbar_inference.json under a label (``--label before`` was run
 at commit dd6945f, the layout before the partial sums were reduced in place;
-``before_grouped_conv`` at 19ce7ee, the last code whose conv partial sums went through an
+``before_grouped_conv`` at 4172dca, the last code whose conv partial sums went through an
 im2col copy and a row-major product; ``after`` is the current code). Run:
 .venv/bin/python benchmarks/bench_crossbar_inference.py --label after
 """
