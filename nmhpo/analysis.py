@@ -456,12 +456,14 @@ class PruningSummary:
 
     ``rung_agreement`` says whether a rung predicts the end: per rung epoch and objective, the
     Spearman rank correlation between the completed trials' values there and their final
-    values (None where a column is constant), over ``rung_agreement_n[epoch]`` trials (rungs
-    with fewer than 3 are left out). Only trials that passed the rung are counted, whose
-    spread is narrower than all trials', so the figure understates the rung's agreement: a
-    high value says the rung ranks trials as their end does; a low one (pbl's R^2 after one of
-    20 epochs: 0.37 over 16 unstopped random trials, 0.93 after three) says to move the first
-    rung later (``[study.pruning] min_epochs``).
+    values, over the ``rung_agreement_n[epoch]`` trials that reached the rung (rungs fewer
+    than 3 reached are left out; pairs with a non-finite value are skipped; None where fewer
+    than 3 pairs are left or a column is constant). Only trials that passed the rung count,
+    whose spread is narrower than all trials', so the figure understates the rung's
+    agreement: a high value says the rung ranks trials as their end does; a low one (on pbl,
+    the rank correlation of R^2 after one of 20 epochs with R^2 at the end: 0.37 over 16
+    unstopped random trials; after three epochs 0.93) says to move the first rung later
+    (``[study.pruning] min_epochs``).
     """
 
     n_stopped: int
@@ -486,29 +488,29 @@ class PruningSummary:
 def _rung_agreement(
     recs: Sequence[TrialRecord], names: Sequence[str]
 ) -> tuple[dict[int, dict[str, float | None]], dict[int, int]]:
-    """`PruningSummary.rung_agreement` and its counts, from the completed trials."""
+    """`PruningSummary.rung_agreement` and its counts, from the completed trials: per
+    objective, the pairs (rung value, final value) where both are finite."""
     from scipy.stats import spearmanr
 
     done = [r for r in recs if r.state == "COMPLETE" and r.values is not None]
     agreement: dict[int, dict[str, float | None]] = {}
     counts: dict[int, int] = {}
     for epoch in sorted({e for r in done for e in r.rungs}):
-        there = [r for r in done if epoch in r.rungs and all(n in r.rungs[epoch] for n in names)]
+        there = [r for r in done if epoch in r.rungs]
         if len(there) < 3:
             continue
         counts[epoch] = len(there)
         agreement[epoch] = {}
         for i, name in enumerate(names):
-            at_rung = np.array([r.rungs[epoch][name] for r in there])
-            final = np.array([r.values[i] for r in there if r.values is not None])
-            if (
-                np.ptp(at_rung) == 0
-                or np.ptp(final) == 0
-                or not (np.isfinite(at_rung).all() and np.isfinite(final).all())
-            ):
+            pairs = np.array(
+                [(r.rungs[epoch].get(name, np.nan), r.values[i]) for r in there if r.values],
+                dtype=float,
+            ).reshape(-1, 2)
+            pairs = pairs[np.isfinite(pairs).all(axis=1)]
+            if len(pairs) < 3 or np.ptp(pairs[:, 0]) == 0 or np.ptp(pairs[:, 1]) == 0:
                 agreement[epoch][name] = None
             else:
-                agreement[epoch][name] = float(spearmanr(at_rung, final).statistic)
+                agreement[epoch][name] = float(spearmanr(pairs[:, 0], pairs[:, 1]).statistic)
     return agreement, counts
 
 

@@ -4,6 +4,7 @@ killed and resumed)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import signal
@@ -284,6 +285,11 @@ def test_a_pruned_study_end_to_end(tmp_path: Path) -> None:
     assert report.pruning.rung_eval_s > 0
     stored = json.loads((tmp_path / "report" / "pruning.json").read_text())
     assert set(stored["rung_agreement"]) == {str(e) for e in report.pruning.rung_agreement}
+    assert stored["rung_agreement_n"] == {
+        str(e): n for e, n in report.pruning.rung_agreement_n.items()
+    }
+    reached = {e: sum(e in r.rungs for r in complete) for e in (1, 3)}
+    assert set(report.pruning.rung_agreement) == {e for e, n in reached.items() if n >= 3}
     for epoch, row in report.pruning.rung_agreement.items():
         assert epoch in (1, 3) and report.pruning.rung_agreement_n[epoch] >= 3
         assert set(row) == {"accuracy", "energy_uj"}
@@ -323,9 +329,23 @@ def test_rung_agreement_ranks_rung_values_against_final_ones() -> None:
     ]
     # a rung only two trials reached is left out
     recs += [_record(5 + i, (0.1, 1.0), {9: {"accuracy": 0.1, "energy_uj": 1.0}}) for i in (0, 1)]
+    # a diverged rung value and a rung without energy skip only their own pairs
+    recs.append(_record(7, (0.0, 0.5), {3: {"accuracy": float("nan"), "energy_uj": 4.0}}))
+    recs.append(_record(8, (2.0, 99.0), {3: {"accuracy": 100.0}}))
+    # stopped and failed trials have no final values to compare with
+    for state in ("PRUNED", "FAIL"):
+        recs.append(
+            dataclasses.replace(
+                _record(9, (0.0, 0.0), {1: {"accuracy": 5.0, "energy_uj": 0.0}}),
+                state=state,
+                values=None,
+            )
+        )
     agreement, counts = _rung_agreement(recs, ["accuracy", "energy_uj"])
-    assert counts == {1: 5, 3: 5}
+    assert counts == {1: 5, 3: 7}
     assert agreement[1] == {"accuracy": pytest.approx(-1.0), "energy_uj": None}
+    # rung 3: trial 7's energy (4.0 against 0.5, both lowest) and trial 8's accuracy (100
+    # against 2.0, both highest) extend the same order
     assert agreement[3] == {"accuracy": pytest.approx(1.0), "energy_uj": pytest.approx(1.0)}
 
 

@@ -12,7 +12,8 @@ shifts and adds the slices and sums the groups, as in NeuroSim-style CIM macros.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,43 @@ from nmhpo.crossbar import HARDWARE_KNOBS
 
 #: Rows of partial sums handled per chunk, bounding memory on large first layers.
 _CHUNK_ROWS = 1 << 14
+
+
+def _same_size_conv(layer: nn.Conv2d) -> bool:
+    """The convolutions the crossbar mapping assumes (every one nmhpo builds): square odd
+    kernel, stride 1, no dilation or channel groups, zero padding that keeps the map's size."""
+    k = layer.kernel_size[0]
+    return (
+        layer.kernel_size == (k, k)
+        and k % 2 == 1
+        and layer.stride == (1, 1)
+        and layer.dilation == (1, 1)
+        and layer.groups == 1
+        and layer.padding == (k // 2, k // 2)
+        and layer.padding_mode == "zeros"
+    )
+
+
+@contextmanager
+def _ieee_conv(device: torch.device) -> Iterator[None]:
+    """cuDNN convolutions in full float32 for the partial sums.
+
+    NOTE: cuDNN convolves float32 in TF32 by default on Ampere and later GPUs (10-bit
+    mantissa), which would move analog sums (direct-encoded inputs, conductance variation)
+    across ADC code boundaries and make conv layers differ from linear ones (matmuls are full
+    float32 by default) and from the CPU. The flag is put back at once: reading the legacy
+    ``cudnn.allow_tf32`` while conv and RNN flags differ raises.
+    """
+    if device.type != "cuda":
+        yield
+        return
+    conv = torch.backends.cudnn.conv
+    saved = conv.fp32_precision
+    conv.fp32_precision = "ieee"
+    try:
+        yield
+    finally:
+        conv.fp32_precision = saved
 
 
 @dataclass(frozen=True)
@@ -67,6 +105,8 @@ class CrossbarSynapse:
     def __init__(self, layer: nn.Module, hw: HardwarePoint, gen: torch.Generator) -> None:
         weight = layer.weight.detach()
         self.conv = isinstance(layer, nn.Conv2d)
+        if self.conv and not _same_size_conv(layer):
+            raise ValueError(f"crossbar inference maps 'same' convolutions only, not {layer}")
         self.kernel = layer.kernel_size[0] if self.conv else 1
         self.out_features = weight.shape[0]
         self.bias = None if layer.bias is None else layer.bias.detach()
@@ -153,8 +193,9 @@ class CrossbarSynapse:
             pad = self.n_groups * self.group_channels - self.in_channels
             if pad:
                 x = F.pad(x, (0, 0, 0, 0, 0, pad))
-            psum = F.conv2d(x, self.kernels, padding=self.kernel // 2, groups=self.n_groups)
-            return psum.view(x.shape[0], self.n_groups, 2 * self.n_slices, -1)
+            with _ieee_conv(x.device):
+                psum = F.conv2d(x, self.kernels, padding=self.kernel // 2, groups=self.n_groups)
+            return psum.reshape(x.shape[0], self.n_groups, 2 * self.n_slices, -1)
         pad = self.n_groups * self.group - self.rows
         if pad:
             x = F.pad(x, (0, pad))

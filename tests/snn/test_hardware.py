@@ -118,7 +118,9 @@ def _reference(layer: nn.Module, hw: HardwarePoint, x: torch.Tensor, calib: torc
             torch.round((p / full[sign, j]).clamp(0, 1) * (2**hw.adc_bits - 1)) for p in ps
         )
         total = total + (1 - 2 * sign) * base**j * step * codes
-    y = total * (w_max / levels) + layer.bias.detach().double()
+    y = total * (w_max / levels)
+    if layer.bias is not None:
+        y = y + layer.bias.detach().double()
     if conv:
         n, _, h, wd = x.shape
         y = y.reshape(n, h * wd, -1).transpose(1, 2).reshape(n, -1, h, wd)
@@ -127,13 +129,19 @@ def _reference(layer: nn.Module, hw: HardwarePoint, x: torch.Tensor, calib: torc
 
 @pytest.mark.parametrize(
     ("layer", "shape"),
-    [(nn.Conv2d(10, 6, 3, padding=1), (5, 10, 7, 7)), (nn.Linear(70, 12), (40, 70))],
+    [
+        (nn.Conv2d(10, 6, 3, padding=1), (5, 10, 7, 7)),
+        (nn.Conv2d(10, 6, 5, padding=2, bias=False), (5, 10, 6, 9)),
+        (nn.Conv2d(10, 6, 1), (5, 10, 4, 4)),
+        (nn.Linear(70, 12), (40, 70)),
+        (nn.Linear(70, 12, bias=False), (40, 70)),
+    ],
 )
-@pytest.mark.parametrize("chunk_rows", [1 << 14, 16])
+@pytest.mark.parametrize("chunk_rows", [1 << 14, 100, 16])
 def test_fast_path_equals_the_reference_crossbar_over_several_groups(  # type: ignore[no-untyped-def]
     layer, shape, chunk_rows, monkeypatch
 ) -> None:
-    # chunk_rows = 16: the conv runs one image, the linear layer 16 rows at a time
+    # chunk_rows = 100: two 7x7 images a chunk (2, 2, 1); 16: one image, or 16 rows, a chunk
     monkeypatch.setattr(_hardware, "_CHUNK_ROWS", chunk_rows)
     torch.manual_seed(3)
     calib, x = (torch.rand(shape) < 0.4).float(), (torch.rand(shape) < 0.4).float()
@@ -148,3 +156,25 @@ def test_fast_path_equals_the_reference_crossbar_over_several_groups(  # type: i
     torch.testing.assert_close(syn(x), expected, rtol=1e-5, atol=1e-5)
     # a coarse ADC is what the comparison exercises: it moves outputs away from float
     assert (expected - layer(x).detach()).abs().max() > 0.05
+
+
+def test_only_same_size_convolutions_are_mapped() -> None:
+    hw = HardwarePoint(xbar_size=4, adc_bits=4, weight_bits=6, cell_bits=2)
+    for layer in (
+        nn.Conv2d(3, 4, 3, padding=1, stride=2),
+        nn.Conv2d(3, 4, 3),
+        nn.Conv2d(4, 4, 3, padding=1, groups=2),
+    ):
+        with pytest.raises(ValueError, match="'same' convolutions"):
+            crossbar_synapses(nn.ModuleList([layer]), hw)
+
+
+def test_conv_partial_sums_ask_cudnn_for_full_float32_and_restore_the_flag() -> None:
+    conv = torch.backends.cudnn.conv
+    before = conv.fp32_precision
+    with _hardware._ieee_conv(torch.device("cuda")):
+        assert conv.fp32_precision == "ieee"
+    assert conv.fp32_precision == before
+    with _hardware._ieee_conv(torch.device("cpu")):
+        assert conv.fp32_precision == before
+    assert torch.backends.cudnn.allow_tf32 in (True, False)  # the legacy flag reads again
