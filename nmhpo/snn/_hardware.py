@@ -221,12 +221,12 @@ class CrossbarSynapse:
             weight = weight * (self.adc_range / self.adc_levels).view(-1)
         # Shift-and-add over slices and signs, then the sum over groups: one batched
         # matrix-vector product per (group, row) reads the codes once.
-        shifted = torch.matmul(weight.view(1, 1, 1, -1), psum).squeeze(2) * self.scale
+        shifted = torch.matmul(weight.view(1, 1, 1, -1), psum).squeeze(2)
         if self.conv:  # (N, G, O*H*W) -> (N, O, H, W)
             batch, _, height, width = x.shape
-            out = shifted.sum(dim=1).view(batch, self.out_features, height, width)
+            out = (shifted.sum(dim=1) * self.scale).view(batch, self.out_features, height, width)
             return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
-        out = shifted.sum(dim=0)  # (N, O)
+        out = shifted.sum(dim=0) * self.scale  # (N, O)
         return out if self.bias is None else out + self.bias
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
