@@ -220,7 +220,8 @@ class CrossbarSynapse:
             psum.div_(full).clamp_(0.0, 1.0).mul_(self.adc_levels).round_()
             weight = weight * (self.adc_range / self.adc_levels).view(-1)
         # Shift-and-add over slices and signs, then the sum over groups: one batched
-        # matrix-vector product per (group, row) reads the codes once.
+        # vector-matrix product reads the codes once (per (group, row) of a linear layer, per
+        # (image, group) over every output pixel of a conv layer).
         shifted = torch.matmul(weight.view(1, 1, 1, -1), psum).squeeze(2)
         if self.conv:  # (N, G, O*H*W) -> (N, O, H, W)
             batch, _, height, width = x.shape
