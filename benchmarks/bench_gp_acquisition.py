@@ -1,0 +1,141 @@
+"""How hard GP's acquisition search needs to work: evaluations to the grid's front and CPU per
+suggestion for Optuna's GPSampler with smaller acquisition-search budgets.
+
+Optuna's GPSampler searches its acquisition function from 2048 quasi-random points and 10 local
+searches (continuous L-BFGS-B alternating with exhaustive line searches over every discrete
+parameter). On nmhpo's cheap trials that search is the largest cost of a study: 0.49 s per
+suggestion against a 0.49 s quickstart trial (results/scale.json). Here each variant runs on
+bench_search.py's tabulated 240-point grid (an evaluation is a lookup), with the same seeds, so
+the only difference is the acquisition search; reported per variant: evaluations to 99% of the
+grid's hypervolume (median over seeds, a seed that never gets there counts as not reached), the
+median hypervolume ratio after 16, 24 and 48 evaluations, and CPU ms per suggestion (torch on
+one thread, as nmhpo's workers run it).
+
+Writes benchmarks/results/gp_acquisition.json (variants already there are kept, so variants
+can be run separately). Run:
+    .venv/bin/python benchmarks/bench_gp_acquisition.py [--seeds 20] [--variants 10x2048 4x512]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _common import RESULTS, write_result  # noqa: E402
+
+#: Variants as "<local searches>x<preliminary samples>"; 10x2048 is Optuna 5's own setting.
+VARIANTS = ("10x2048", "4x2048", "4x512", "2x256")
+EVALS = 72
+AT = (16, 24, 48)
+
+
+def _parse(variant: str) -> tuple[int, int]:
+    local, pre = variant.split("x")
+    return int(local), int(pre)
+
+
+def run_variant(variant: str, seeds: int) -> dict[str, Any]:
+    import bench_search as search
+    import optuna
+    import torch
+
+    from nmhpo.analysis import hypervolume, reference_point
+    from nmhpo.config import load_config
+    from nmhpo.space import grid_levels
+
+    torch.set_num_threads(1)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore")
+    n_local, n_pre = _parse(variant)
+    levels = grid_levels(load_config(search.STUDY))
+    table = search.load_table(levels)
+    values = np.array(list(table.values()))
+    directions = ["maximize", "minimize"]
+    reference = reference_point([values], directions)
+    grid_hv = hypervolume(values, directions, reference)
+    per_seed: list[int | None] = []
+    ratios_at: dict[int, list[float]] = {k: [] for k in AT}
+    ms: list[float] = []
+    for seed in range(seeds):
+        sampler = optuna.samplers.GPSampler(
+            seed=seed, n_startup_trials=8, deterministic_objective=True
+        )
+        sampler._n_local_search = n_local
+        sampler._n_preliminary_samples = n_pre
+        study = optuna.create_study(directions=directions, sampler=sampler)
+        points: list[tuple[float, float]] = []
+        ratios: list[float] = []
+        cpu = 0.0
+        for _ in range(EVALS):
+            start = time.process_time()
+            trial = study.ask()
+            key = []
+            for param, options in levels.items():
+                if param in search.NOMINAL:
+                    key.append(trial.suggest_categorical(param, options))
+                else:
+                    key.append(options[trial.suggest_int(param, 0, len(options) - 1)])
+            cpu += time.process_time() - start
+            value = table[tuple(key)]
+            study.tell(trial, value)
+            points.append(value)
+            ratios.append(hypervolume(np.array(points), directions, reference) / grid_hv)
+        per_seed.append(next((i + 1 for i, r in enumerate(ratios) if r >= 0.99 - 1e-12), None))
+        for k in AT:
+            ratios_at[k].append(ratios[k - 1])
+        ms.append(1e3 * cpu / EVALS)
+    finite = sorted(r if r is not None else np.inf for r in per_seed)
+    median = statistics.median(finite)
+    return {
+        "n_local_search": n_local,
+        "n_preliminary_samples": n_pre,
+        "seeds": seeds,
+        "evals_to_99_median": None if not np.isfinite(median) else float(median),
+        "evals_to_99_per_seed": per_seed,
+        "seeds_reaching_99": sum(r is not None for r in per_seed),
+        **{f"hv_ratio_at_{k}_median": round(statistics.median(ratios_at[k]), 4) for k in AT},
+        **{f"hv_ratio_at_{k}_mean": round(statistics.fmean(ratios_at[k]), 4) for k in AT},
+        "cpu_ms_per_suggestion_median": round(statistics.median(ms), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+    path = RESULTS / "gp_acquisition.json"
+    old = json.loads(path.read_text()).get("variants", {}) if path.is_file() else {}
+    with ProcessPoolExecutor(args.jobs) as pool:
+        futures = {v: pool.submit(run_variant, v, args.seeds) for v in args.variants}
+        results = {v: f.result() for v, f in futures.items()}
+    for variant, result in results.items():
+        print(variant, {k: v for k, v in result.items() if k != "evals_to_99_per_seed"})
+    merged = {**old, **results}
+    write_result(
+        "gp_acquisition",
+        {
+            "table": "benchmarks/data/grid_vs_search.csv (bench_search.py)",
+            "evals_per_seed": EVALS,
+            "optuna_default": "10x2048",
+            "variants": merged,
+        },
+    )
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
