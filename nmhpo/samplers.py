@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -17,18 +16,6 @@ from nmhpo.space import grid_levels
 
 if TYPE_CHECKING:
     from optuna.samplers import BaseSampler
-
-logger = logging.getLogger(__name__)
-
-#: GP's acquisition search: local searches, and the quasi-random points they start from
-#: (Optuna 5: 10 from 2048). On nmhpo's cheap trials that search is most of a study's CPU
-#: (results/scale.json: 0.49 s a suggestion against a 0.49 s quickstart trial). With 4 from 512,
-#: benchmarks/bench_gp_acquisition.py measured the same evaluations to 99% of the grid's front
-#: (median 19 over 20 seeds, as with 10 from 2048; every seed reached it) for 208 ms a
-#: suggestion instead of 355, and 0.26 s instead of 0.47 on the quickstart's mixed space after
-#: 80-120 trials. Fewer (2 from 256) was as good on the table, but leaves one Pareto warm start.
-GP_LOCAL_SEARCHES = 4
-GP_PRELIMINARY_SAMPLES = 512
 
 
 def derived_seed(seed: int, n_existing: int, worker: int = 0) -> int:
@@ -123,27 +110,8 @@ def _without_cpu_device_mode() -> Iterator[None]:
 
 
 def _gp_sampler(**kwargs: Any) -> BaseSampler:
-    """Optuna's GPSampler with nmhpo's acquisition-search budget (`GP_LOCAL_SEARCHES`),
-    sampling without the CPU device mode (`_TorchWithoutCpuMode`)."""
-    sampler = _gp_sampler_class()(**kwargs)
-    set_acquisition_budget(sampler, GP_LOCAL_SEARCHES, GP_PRELIMINARY_SAMPLES)
-    return sampler
-
-
-def set_acquisition_budget(sampler: Any, local_searches: int, preliminary_samples: int) -> bool:
-    """Set a GPSampler's acquisition-search budget; False (and the sampler's own budget) where
-    this Optuna no longer keeps it in the attributes Optuna 5 does."""
-    names = {"_n_local_search": local_searches, "_n_preliminary_samples": preliminary_samples}
-    if not all(isinstance(getattr(sampler, name, None), int) for name in names):
-        logger.warning(
-            "this Optuna's GPSampler has no %s; GP searches its acquisition with its own "
-            "budget (slower per suggestion than nmhpo measured)",
-            " or ".join(names),
-        )
-        return False
-    for name, value in names.items():
-        setattr(sampler, name, value)
-    return True
+    """Optuna's GPSampler, sampling without the CPU device mode (`_TorchWithoutCpuMode`)."""
+    return _gp_sampler_class()(**kwargs)
 
 
 @functools.cache
