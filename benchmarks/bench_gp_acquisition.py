@@ -157,12 +157,13 @@ def summarise_digits20(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for variant in sorted({r["variant"] for r in runs}):
         mine = sorted((r for r in runs if r["variant"] == variant), key=lambda r: r["seed"])
-        to95, final, n_run, n_complete = [], [], [], []
+        to95, final, n_run, n_complete, cpu = [], [], [], [], []
         for run in mine:
             trajectory = mf._trajectory(mf._transform(run, cols), directions, ref_point)
             to95.append(mf._time_to(trajectory, 0.95 * ref_hv))
             final.append(trajectory[-1][1] / ref_hv if trajectory else 0.0)
             n_run.append(len(run["events"]))
+            cpu.append(round(run["cpu_s"], 1))
             n_complete.append(sum(e["state"] == "COMPLETE" for e in run["events"]))
         out[variant] = {
             "seeds": [r["seed"] for r in mine],
@@ -173,6 +174,7 @@ def summarise_digits20(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "final_hv_ratio_median": round(statistics.median(final), 4),
             "trials_run_per_seed": n_run,
             "trials_completed_per_seed": n_complete,
+            "cpu_s_per_seed": cpu,
         }
     return out
 
@@ -205,7 +207,7 @@ def main_digits20(args: argparse.Namespace, path: Path, old: dict[str, Any]) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--seeds", type=int, help="20 on the table, 5 with --digits20")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--digits20", action="store_true", help="the real-task check (5 seeds)")
@@ -213,8 +215,10 @@ def main() -> None:
     path = RESULTS / "gp_acquisition.json"
     old = json.loads(path.read_text()).get("variants", {}) if path.is_file() else {}
     if args.digits20:
+        args.seeds = args.seeds or 5
         main_digits20(args, path, old)
         return
+    args.seeds = args.seeds or 20
     with ProcessPoolExecutor(args.jobs) as pool:
         futures = {v: pool.submit(run_variant, v, args.seeds) for v in args.variants}
         results = {v: f.result() for v, f in futures.items()}
