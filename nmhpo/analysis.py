@@ -444,16 +444,6 @@ def compare_studies(
     )
 
 
-#: `PruningSummary.first_rung_advice`'s thresholds. On pbl R^2 after 1 of 20 epochs ranked 16
-#: unstopped random trials at 0.37 against their end, after 3 at 0.93, and moving the first
-#: rung to epoch 3 took the CPU to 95% of the reference front from 1.1x to 1.3x less than
-#: without pruning (benchmarks/results/multifidelity.json); the quickstart's first rungs (0.69
-#: and 0.76 for accuracy) raise no hint, and there a later first rung did worse.
-WEAK_RUNG = 0.5
-STRONG_RUNG = 0.8
-ADVICE_MIN_TRIALS = 8
-
-
 @dataclass(frozen=True)
 class PruningSummary:
     """What stopping trials early did in a study: how many, where, what they cost and saved.
@@ -492,36 +482,7 @@ class PruningSummary:
         out = asdict(self)
         for key in ("stopped_at", "rung_agreement", "rung_agreement_n"):
             out[key] = {str(k): v for k, v in out[key].items()}
-        out["first_rung_advice"] = self.first_rung_advice
         return out
-
-    @property
-    def first_rung_advice(self) -> str | None:
-        """A hint to start pruning later, when the first rung ranks some objective poorly
-        (agreement below `WEAK_RUNG`) and the next one ranks it as the end does (at least
-        `STRONG_RUNG`), both over at least `ADVICE_MIN_TRIALS` completed trials; else None."""
-        epochs = sorted(self.rung_agreement)
-        if len(epochs) < 2:
-            return None
-        first, second = epochs[:2]
-        if min(self.rung_agreement_n[first], self.rung_agreement_n[second]) < ADVICE_MIN_TRIALS:
-            return None
-        weak = {
-            name: (value, later)
-            for name, value in self.rung_agreement[first].items()
-            if value is not None
-            and value < WEAK_RUNG
-            and (later := self.rung_agreement[second].get(name)) is not None
-            and later >= STRONG_RUNG
-        }
-        if not weak:
-            return None
-        what = ", ".join(f"{name} {a:.2f} against {b:.2f}" for name, (a, b) in weak.items())
-        return (
-            f"epoch {first} ranks trials unlike their end where epoch {second} ranks them "
-            f"as it does ({what}): good trials are stopped with bad ones at epoch {first}; "
-            f"consider [study.pruning] min_epochs = {second}"
-        )
 
 
 def _rung_agreement(

@@ -472,8 +472,6 @@ def report(
                 f"rung vs final rank agreement (Spearman, completed trials): {rungs}",
                 highlight=False,
             )
-        if p.first_rung_advice is not None:
-            out.print(f"hint: {p.first_rung_advice}", highlight=False)
     out.print(_pareto_table(result.pareto, result.objective_names, result.directions))
     for path in result.files:
         out.print(f"wrote {path}", highlight=False)

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import optuna
@@ -348,42 +347,6 @@ def test_rung_agreement_ranks_rung_values_against_final_ones() -> None:
     # rung 3: trial 7's energy (4.0 against 0.5, both lowest) and trial 8's accuracy (100
     # against 2.0, both highest) extend the same order
     assert agreement[3] == {"accuracy": pytest.approx(1.0), "energy_uj": pytest.approx(1.0)}
-
-
-def _summary(agreement: dict[int, dict[str, float | None]], n: int = 10) -> Any:
-    from nmhpo.analysis import PruningSummary
-
-    return PruningSummary(
-        n_stopped=0,
-        stopped_at={},
-        epochs_saved=0,
-        cpu_s_saved_est=0.0,
-        cpu_s_stopped=0.0,
-        n_rung_evaluations=0,
-        rung_eval_s=0.0,
-        n_resumed=0,
-        epochs_resumed=0,
-        rung_agreement=agreement,
-        rung_agreement_n=dict.fromkeys(agreement, n),
-    )
-
-
-def test_the_report_hints_at_a_later_first_rung_only_when_the_next_one_ranks_well() -> None:
-    # pbl's figures: R^2 after 1 epoch 0.37, after 3 0.93; energy known from the start
-    pbl = {1: {"r2": 0.37, "energy_uj": 0.99}, 3: {"r2": 0.93, "energy_uj": 1.0}, 9: {}}
-    hint = _summary(pbl).first_rung_advice
-    assert hint is not None and "min_epochs = 3" in hint and "r2 0.37 against 0.93" in hint
-    assert "energy_uj" not in hint
-    assert _summary(pbl).to_dict()["first_rung_advice"] == hint
-    # the quickstart's: both rungs middling, no hint
-    assert _summary({1: {"accuracy": 0.69}, 3: {"accuracy": 0.76}}).first_rung_advice is None
-    # a poor first rung whose next one is no better: starting later would not help
-    assert _summary({1: {"r2": 0.2}, 3: {"r2": 0.5}}).first_rung_advice is None
-    # too few completed trials, a single rung, or an undefined agreement: no hint
-    assert _summary(pbl, n=7).first_rung_advice is None
-    assert _summary({1: {"r2": 0.1}}).first_rung_advice is None
-    assert _summary({1: {"r2": None}, 3: {"r2": 0.9}}).first_rung_advice is None
-    assert _summary({1: {"r2": 0.1}, 3: {"r2": None}}).first_rung_advice is None
 
 
 def _trials(storage: str) -> list[optuna.trial.FrozenTrial]:
