@@ -460,10 +460,10 @@ class PruningSummary:
     than 3 reached are left out; pairs with a non-finite value are skipped; None where fewer
     than 3 pairs are left or a column is constant). Only trials that passed the rung count,
     whose spread is narrower than all trials', so the figure understates the rung's
-    agreement: a high value says the rung ranks trials as their end does; a low one (on pbl,
-    the rank correlation of R^2 after one of 20 epochs with R^2 at the end: 0.37 over 16
-    unstopped random trials; after three epochs 0.93) says to move the first rung later
-    (``[study.pruning] min_epochs``).
+    agreement: a high value says the rung ranks trials as their end does; one well below the
+    next rung's says a later first rung (``[study.pruning] min_epochs``) may pay (on pbl, R^2
+    after one of 20 epochs against R^2 at the end: 0.66 over 30 random trials trained to the
+    end, 0.95 after three epochs).
     """
 
     n_stopped: int
