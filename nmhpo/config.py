@@ -76,7 +76,9 @@ class PruningSection(BaseModel):
     model_config = _STRICT
     #: The first rung. 1 by measurement: a first rung at epoch 3 was better on pbl (1.3x
     #: against 1.1x to 95%) and worse on bragg and digits (bench_multifidelity's asha-first3).
-    #: `nmhpo report`'s rung agreement tells whether a study's first rung ranks as its end.
+    #: `nmhpo report`'s rung agreement tells how well a study's first rung ranks as its end;
+    #: that alone did not predict the better first rung (bench_rung_agreement: epoch 1 ranked
+    #: worst on digits and bragg, where it was the better first rung).
     min_epochs: int = Field(default=1, ge=1)
     reduction_factor: float = Field(default=3.0, gt=1.0, le=100.0)
     min_trials: int = Field(default=3, ge=1)
