@@ -46,6 +46,18 @@ def environment() -> dict[str, Any]:
     }
 
 
+def run_nmhpo_cli(*args: str) -> float:
+    """Run ``python -m nmhpo --quiet <args>`` as a user would (output captured, failure
+    raised); returns its wall seconds."""
+    import time
+
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "nmhpo", "--quiet", *args], check=True, capture_output=True
+    )
+    return time.perf_counter() - start
+
+
 def write_result(name: str, payload: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"

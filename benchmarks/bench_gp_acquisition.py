@@ -53,6 +53,20 @@ def _parse(variant: str) -> tuple[int, int]:
     return int(local), int(pre)
 
 
+def _with_budget(sampler: Any, variant: str) -> Any:
+    """``sampler`` (a GPSampler) searching its acquisition with ``variant``'s budget, set in
+    the attributes Optuna 5 keeps it in."""
+    sampler._n_local_search, sampler._n_preliminary_samples = _parse(variant)
+    return sampler
+
+
+def _write(path: Path, **update: Any) -> None:
+    """gp_acquisition.json with ``update`` over what is there (the two parts run apart)."""
+    previous = json.loads(path.read_text()) if path.is_file() else {}
+    previous.pop("environment", None)
+    write_result("gp_acquisition", {**previous, **update})
+
+
 def run_variant(variant: str, seeds: int) -> dict[str, Any]:
     import bench_search as search
     import optuna
@@ -65,7 +79,6 @@ def run_variant(variant: str, seeds: int) -> dict[str, Any]:
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore")
-    n_local, n_pre = _parse(variant)
     levels = grid_levels(load_config(search.STUDY))
     table = search.load_table(levels)
     values = np.array(list(table.values()))
@@ -76,11 +89,10 @@ def run_variant(variant: str, seeds: int) -> dict[str, Any]:
     ratios_at: dict[int, list[float]] = {k: [] for k in AT}
     ms: list[float] = []
     for seed in range(seeds):
-        sampler = optuna.samplers.GPSampler(
-            seed=seed, n_startup_trials=8, deterministic_objective=True
+        sampler = _with_budget(
+            optuna.samplers.GPSampler(seed=seed, n_startup_trials=8, deterministic_objective=True),
+            variant,
         )
-        sampler._n_local_search = n_local
-        sampler._n_preliminary_samples = n_pre
         study = optuna.create_study(directions=directions, sampler=sampler)
         points: list[tuple[float, float]] = []
         ratios: list[float] = []
@@ -105,6 +117,7 @@ def run_variant(variant: str, seeds: int) -> dict[str, Any]:
         ms.append(1e3 * cpu / EVALS)
     finite = sorted(r if r is not None else np.inf for r in per_seed)
     median = statistics.median(finite)
+    n_local, n_pre = _parse(variant)
     return {
         "n_local_search": n_local,
         "n_preliminary_samples": n_pre,
@@ -128,15 +141,11 @@ def run_digits20(variant: str, seed: int) -> dict[str, Any]:
     import nmhpo.samplers
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # as bench_multifidelity.one_run
-    n_local, n_pre = _parse(variant)
     # workers run several variants in turn: wrap nmhpo's own sampler, not the last wrapper
     make_gp = _NMHPO_GP.setdefault("make", nmhpo.samplers._gp_sampler)
 
     def gp_with_budget(**kwargs: Any) -> Any:
-        sampler = make_gp(**kwargs)
-        sampler._n_local_search = n_local
-        sampler._n_preliminary_samples = n_pre
-        return sampler
+        return _with_budget(make_gp(**kwargs), variant)
 
     nmhpo.samplers._gp_sampler = gp_with_budget  # type: ignore[assignment]
     run = mf.run_nmhpo("digits20", "asha", seed, mf.TASKS["digits20"]["budget_s"])
@@ -179,7 +188,7 @@ def summarise_digits20(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def main_digits20(args: argparse.Namespace, path: Path, old: dict[str, Any]) -> None:
+def main_digits20(args: argparse.Namespace, path: Path) -> None:
     variants = [v for v in args.variants for _ in range(args.seeds)]
     seeds = [seed for _ in args.variants for seed in range(args.seeds)]
     # as bench_multifidelity.py runs them (forked workers, each running several runs)
@@ -188,18 +197,12 @@ def main_digits20(args: argparse.Namespace, path: Path, old: dict[str, Any]) -> 
     summary = summarise_digits20(runs)
     for variant, result in summary.items():
         print(variant, result)
-    previous = json.loads(path.read_text()) if path.is_file() else {}
-    previous.pop("environment", None)
-    write_result(
-        "gp_acquisition",
-        {
-            **previous,
-            "variants": old,
-            "digits20_with_pruner": {
-                "what": "bench_multifidelity.py's digits20 task, pruner asha, 90 CPU s a run; "
-                "hypervolume in log10 energy against results/multifidelity.json's reference",
-                "variants": summary,
-            },
+    _write(
+        path,
+        digits20_with_pruner={
+            "what": "bench_multifidelity.py's digits20 task, pruner asha, 90 CPU s a run; "
+            "hypervolume in log10 energy against results/multifidelity.json's reference",
+            "variants": summary,
         },
     )
     print(f"wrote {path}")
@@ -213,10 +216,9 @@ def main() -> None:
     parser.add_argument("--digits20", action="store_true", help="the real-task check (5 seeds)")
     args = parser.parse_args()
     path = RESULTS / "gp_acquisition.json"
-    old = json.loads(path.read_text()).get("variants", {}) if path.is_file() else {}
     if args.digits20:
         args.seeds = args.seeds or 5
-        main_digits20(args, path, old)
+        main_digits20(args, path)
         return
     args.seeds = args.seeds or 20
     with ProcessPoolExecutor(args.jobs) as pool:
@@ -224,18 +226,13 @@ def main() -> None:
         results = {v: f.result() for v, f in futures.items()}
     for variant, result in results.items():
         print(variant, {k: v for k, v in result.items() if k != "evals_to_99_per_seed"})
-    merged = {**old, **results}
-    previous = json.loads(path.read_text()) if path.is_file() else {}
-    previous.pop("environment", None)
-    write_result(
-        "gp_acquisition",
-        {
-            **previous,
-            "table": "benchmarks/data/grid_vs_search.csv (bench_search.py)",
-            "evals_per_seed": EVALS,
-            "optuna_default": "10x2048",
-            "variants": merged,
-        },
+    old = json.loads(path.read_text()).get("variants", {}) if path.is_file() else {}
+    _write(
+        path,
+        table="benchmarks/data/grid_vs_search.csv (bench_search.py)",
+        evals_per_seed=EVALS,
+        optuna_default="10x2048",
+        variants={**old, **results},
     )
     print(f"wrote {path}")
 

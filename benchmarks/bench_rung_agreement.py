@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import argparse
 import re
-import subprocess
 import sys
 import tempfile
-import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import write_result  # noqa: E402
+from _common import run_nmhpo_cli, write_result  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TASKS = {
@@ -62,13 +60,7 @@ def run_task(task: str, n_trials: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         study = Path(tmp) / "study.toml"
         study.write_text(study_text(task, n_trials))
-        start = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "nmhpo", "--quiet", "run", str(study)],
-            check=True,
-            capture_output=True,
-        )
-        wall = time.perf_counter() - start
+        wall = run_nmhpo_cli("run", str(study))
         opened = open_study(study)
         summary = pruning_summary(opened.optuna_study)
         n_complete = len(opened.trials(["COMPLETE"]))

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import csv
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ import numpy as np
 import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import write_result  # noqa: E402
+from _common import run_nmhpo_cli, write_result  # noqa: E402
 
 from nmhpo.analysis import hypervolume, reference_point  # noqa: E402
 from nmhpo.config import load_config  # noqa: E402
@@ -52,13 +51,7 @@ def tabulate() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         study = Path(tmp) / STUDY.name
         study.write_text(STUDY.read_text())
-        start = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "nmhpo", "--quiet", "grid", str(study)],
-            check=True,
-            capture_output=True,
-        )
-        wall = time.perf_counter() - start
+        wall = run_nmhpo_cli("grid", str(study))
         cfg = load_config(study)
         grid = optuna.load_study(study_name=f"{cfg.study.name}-grid", storage=cfg.storage_url())
         names = list(grid_levels(cfg))
