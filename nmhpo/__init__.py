@@ -27,14 +27,18 @@ if TYPE_CHECKING:
     from nmhpo.config import StudyConfig, load_config
     from nmhpo.errors import (
         ConfigError,
+        DeviceError,
         ExportError,
+        HardwareModelError,
         NmhpoError,
+        PresetError,
         StorageError,
         StudyStoppedError,
         TaskError,
+        TrialFailedError,
     )
     from nmhpo.export import ExportResult
-    from nmhpo.record import Breakdown, Point, RunInfo, TrialRecord, TrialResult
+    from nmhpo.record import Breakdown, Point, Pruned, RunInfo, TrialRecord, TrialResult
     from nmhpo.report import Report
 
 _LAZY: dict[str, str] = {
@@ -48,6 +52,7 @@ _LAZY: dict[str, str] = {
     "RunInfo": "nmhpo.record",
     "Breakdown": "nmhpo.record",
     "Point": "nmhpo.record",
+    "Pruned": "nmhpo.record",
     "Comparison": "nmhpo.analysis",
     "StudySummary": "nmhpo.analysis",
     "Reach": "nmhpo.analysis",
@@ -59,6 +64,10 @@ _LAZY: dict[str, str] = {
     "StorageError": "nmhpo.errors",
     "StudyStoppedError": "nmhpo.errors",
     "TaskError": "nmhpo.errors",
+    "DeviceError": "nmhpo.errors",
+    "PresetError": "nmhpo.errors",
+    "HardwareModelError": "nmhpo.errors",
+    "TrialFailedError": "nmhpo.errors",
 }
 
 __all__ = [
@@ -73,6 +82,7 @@ __all__ = [
     "RunInfo",
     "Breakdown",
     "Point",
+    "Pruned",
     "Comparison",
     "StudySummary",
     "Reach",
@@ -84,6 +94,10 @@ __all__ = [
     "StorageError",
     "StudyStoppedError",
     "TaskError",
+    "DeviceError",
+    "PresetError",
+    "HardwareModelError",
+    "TrialFailedError",
 ]
 
 

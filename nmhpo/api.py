@@ -15,18 +15,18 @@ A run is quiet (no Optuna line per trial) and shows one progress bar, a widget i
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from nmhpo.config import StudyConfig, load_config, mask_url
-from nmhpo.errors import NmhpoError
+from nmhpo.errors import ConfigError, NmhpoError
 
 if TYPE_CHECKING:
     import optuna
     import pandas
-    from optuna.trial import FrozenTrial
+    from optuna.trial import FrozenTrial, TrialState
 
     from nmhpo.analysis import Comparison, Evaluator
     from nmhpo.export import ExportResult
@@ -36,15 +36,35 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-StudyLike = StudyConfig | str | Path
+StudyLike = StudyConfig | Mapping[str, Any] | str | Path
 _STATES = ("COMPLETE", "FAIL", "PRUNED", "RUNNING", "WAITING")
+#: The keywords that override [study] fields, where they differ from the field's name.
+_KEYWORDS = {"name": "study_name"}
 
 
 def _config(
     config: StudyLike, *, storage: str | None = None, study_name: str | None = None
 ) -> StudyConfig:
-    cfg = config if isinstance(config, StudyConfig) else load_config(config)
-    return cfg.with_overrides(storage=storage, name=study_name)
+    if isinstance(config, StudyConfig):
+        cfg = config
+    elif isinstance(config, Mapping):  # a study file's tables, built in a notebook
+        cfg = StudyConfig.model_validate(dict(config))
+    elif isinstance(config, str | Path):
+        cfg = load_config(config)
+    else:
+        raise ConfigError(
+            "config: expected a StudyConfig, a dict of a study file's tables, a study file's "
+            f"path or a shipped study's name; got {type(config).__name__}"
+        )
+    return cfg.with_overrides(option_names=_KEYWORDS, storage=storage, name=study_name)
+
+
+def _trial_number(value: Any, what: str = "trial") -> int:
+    """A trial number as the user gave it, refused unless it is an int: "1" or 1.0 would
+    otherwise fail later with a message that names a trial which exists."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise NmhpoError(f"{what}: expected a trial number (int); got {value!r}")
+    return value
 
 
 class Study:
@@ -84,15 +104,19 @@ class Study:
         """Where the study lives (password masked)."""
         return mask_url(self.config.storage_url())
 
-    def trials(self, states: Iterable[str] | None = None) -> list[TrialRecord]:
-        """Every trial (or those in ``states``, e.g. ``["COMPLETE"]``), by number."""
+    def trials(
+        self, states: str | TrialState | Iterable[str | TrialState] | None = None
+    ) -> list[TrialRecord]:
+        """Every trial (or those in ``states``: ``"COMPLETE"``, ``["COMPLETE", "PRUNED"]``
+        or Optuna's ``TrialState``), by number."""
         from optuna.trial import TrialState
 
         from nmhpo.analysis import records
 
         if states is None:
             return records(self.optuna_study)
-        wanted = [s.upper() for s in states]
+        given = [states] if isinstance(states, str | TrialState) else list(states)
+        wanted = [s.name if isinstance(s, TrialState) else str(s).upper() for s in given]
         unknown = [s for s in wanted if s not in _STATES]
         if unknown:
             raise NmhpoError(f"states: expected some of {', '.join(_STATES)}; got {unknown[0]!r}")
@@ -131,6 +155,8 @@ class Study:
         study's database) and return what was written and found."""
         from nmhpo.report import write_report
 
+        if trial is not None:
+            trial = _trial_number(trial)
         folder = Path(out_dir) if out_dir is not None else self.default_report_dir()
         return write_report(
             self.optuna_study,
@@ -155,6 +181,7 @@ class Study:
         """
         from nmhpo.export import export_trial
 
+        trial = _trial_number(trial)
         folder = Path(out_dir) if out_dir is not None else self.default_export_dir(trial)
         return export_trial(self, trial, folder)
 
@@ -198,8 +225,8 @@ class Study:
 def open_study(
     config: StudyLike, *, storage: str | None = None, study_name: str | None = None
 ) -> Study:
-    """The stored study of ``config`` (a `StudyConfig`, a study file, or a shipped study's
-    name), for reading; nothing is created.
+    """The stored study of ``config`` (a `StudyConfig`, a dict of a study file's tables, a
+    study file, or a shipped study's name), for reading; nothing is created.
 
     Raises:
         ConfigError: the study file is invalid.
@@ -226,7 +253,8 @@ def run_study(
     """Run (or resume) a study until ``n_trials`` completed trials exist; return its handle.
 
     Args:
-        config: a `StudyConfig`, a study file, or a shipped study's name (``"quickstart"``).
+        config: a `StudyConfig`, a dict of a study file's tables, a study file, or a shipped
+            study's name (``"quickstart"``).
         n_trials, storage, study_name, max_failures: override the study file's values.
         timeout_s: start no trial after this many seconds.
         workers: worker processes on this machine; with G GPUs, worker i uses GPU i mod G.
@@ -235,7 +263,7 @@ def run_study(
             when stderr is a terminal or a notebook.
 
     Raises:
-        ConfigError: the study file or an override is invalid.
+        ConfigError: the study file, an override, ``workers`` or ``timeout_s`` is invalid.
         DeviceError: CUDA is asked for and torch sees none (nothing is written).
         StorageError: the storage cannot be opened or holds a different study of that name.
         StudyStoppedError: ``max_failures`` trials failed in a row.
@@ -244,6 +272,12 @@ def run_study(
     from nmhpo.study import quiet_optuna
     from nmhpo.study import run_study as run
 
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"workers: expected an int >= 1; got {workers!r}")
+    if timeout_s is not None and (
+        isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s <= 0
+    ):
+        raise ConfigError(f"timeout_s: expected a number of seconds > 0; got {timeout_s!r}")
     cfg = _config(config, storage=storage, study_name=study_name).with_overrides(
         n_trials=n_trials, max_failures=max_failures, device=device
     )
@@ -279,7 +313,7 @@ class _Bar:
             label = self.cfg.study.name + (
                 f" ({self.workers} workers)" if self.workers > 1 else ""
             )
-            self.bar = tqdm(total=target, initial=done, desc=label, unit="trial")
+            self.bar = tqdm(total=max(target, done), initial=done, desc=label, unit="trial")
         self.bar.n = done
         self.bar.refresh()
 

@@ -142,10 +142,22 @@ def _errors() -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
+#: The options that override [study] fields, so an override's error names what the user typed.
+CLI_OPTION_NAMES = {
+    "name": "--study-name",
+    "n_trials": "--n-trials",
+    "max_failures": "--max-failures",
+    "device": "--device",
+    "storage": "--storage",
+}
+
+
 def _load(study: str, storage: str | None = None, study_name: str | None = None) -> Any:
     from nmhpo.config import load_config
 
-    return load_config(study).with_overrides(storage=storage, name=study_name)
+    return load_config(study).with_overrides(
+        option_names=CLI_OPTION_NAMES, storage=storage, name=study_name
+    )
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -238,7 +250,10 @@ def run(
     """Run a study, or resume it until n_trials completed trials exist."""
     with _errors():
         cfg = _load(study, storage, study_name).with_overrides(
-            n_trials=n_trials, max_failures=max_failures, device=device
+            option_names=CLI_OPTION_NAMES,
+            n_trials=n_trials,
+            max_failures=max_failures,
+            device=device,
         )
     _run_with_progress(cfg, timeout, workers)
 
@@ -262,7 +277,9 @@ def grid(
 
     with _errors():
         cfg = grid_config(
-            _load(study, storage).with_overrides(max_failures=max_failures, device=device)
+            _load(study, storage).with_overrides(
+                option_names=CLI_OPTION_NAMES, max_failures=max_failures, device=device
+            )
         )
         levels = grid_levels(cfg)
     sizes = " x ".join(f"{name} {len(values)}" for name, values in levels.items())
@@ -368,7 +385,7 @@ def worker(
     quiet_optuna()
     with _errors():
         cfg = _load(study, storage, study_name).with_overrides(
-            max_failures=max_failures, device=device
+            option_names=CLI_OPTION_NAMES, max_failures=max_failures, device=device
         )
 
         def log_trial(study_obj: optuna.Study, trial: FrozenTrial) -> None:

@@ -12,6 +12,7 @@ import re
 import sys
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
@@ -303,6 +304,10 @@ class StudyConfig(BaseModel):
     #: Where the default SQLite file goes: the study file's folder, or nmhpo's home folder
     #: for a study shipped inside the package (never write into site-packages).
     storage_dir: Path | None = Field(default=None, exclude=True)
+    #: The working directory when the config was validated: relative paths (a relative
+    #: ``path``, or every path of a config built in code) stay where they pointed then, even
+    #: if a notebook changes directory before running the study.
+    workdir: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="wrap")
     @classmethod
@@ -322,6 +327,8 @@ class StudyConfig(BaseModel):
             cfg = handler(data)
         except ValidationError as exc:
             raise ConfigError(f"{prefix}{_describe(exc)}") from None
+        if cfg.workdir is None:
+            cfg = cfg.model_copy(update={"workdir": Path.cwd()})
         problem = _semantic_problem(cfg)
         if problem:
             raise ConfigError(f"{prefix}{problem}")
@@ -329,7 +336,10 @@ class StudyConfig(BaseModel):
 
     @property
     def base_dir(self) -> Path:
-        return self.path.parent if self.path is not None else Path.cwd()
+        """What relative paths in the study are relative to: the study file's folder, or for
+        a config built in code, the working directory it was validated in."""
+        workdir = self.workdir or Path.cwd()
+        return (workdir / self.path).parent if self.path is not None else workdir
 
     def storage_url(self) -> str:
         """The study's storage: [study].storage, else ``nmhpo-studies.db`` beside the file."""
@@ -423,31 +433,46 @@ class StudyConfig(BaseModel):
         blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
-    def with_overrides(self, **study_fields: Any) -> StudyConfig:
-        """A copy with [study] fields replaced by command-line options (validated the same way;
-        errors in the options themselves name the option, and the whole config is checked
-        again, since e.g. --storage or a new name must pass the same rules as the file). A
-        relative SQLite --storage is relative to the working directory, as the user typed it
-        in a shell."""
+    def with_overrides(
+        self, *, option_names: Mapping[str, str] | None = None, **study_fields: Any
+    ) -> StudyConfig:
+        """A copy with [study] fields replaced (None leaves one as it is), validated the same
+        way; the whole config is checked again, since e.g. a new storage or name must pass the
+        same rules as the file. A relative SQLite ``storage`` is relative to the working
+        directory, as the user typed it in a shell or a notebook.
+
+        Errors name a field as the caller's user wrote it: ``option_names`` maps a field to
+        that name (the CLI's ``{"n_trials": "--n-trials", ...}``); unmapped fields are named
+        as given (``n_trials``, the Python API's keywords).
+        """
+        names = dict(option_names or {})
         fields = {k: v for k, v in study_fields.items() if v is not None}
         if not fields:
             return self
+        unknown = sorted(set(fields) - set(StudySection.model_fields))
+        if unknown:
+            raise ConfigError(
+                f"{names.get(unknown[0], unknown[0])}: unknown [study] field; expected one of "
+                f"{', '.join(StudySection.model_fields)}"
+            )
         if "storage" in fields:
+            if not isinstance(fields["storage"], str):
+                raise ConfigError(
+                    f"{names.get('storage', 'storage')}: expected a SQLAlchemy URL string; "
+                    f"got {type(fields['storage']).__name__}"
+                )
             fields["storage"] = resolve_storage_url(fields["storage"], Path.cwd())
             problem = check_storage_url(fields["storage"])
             if problem:
-                raise ConfigError(f"--storage: {problem}; got {mask_url(fields['storage'])!r}")
+                raise ConfigError(
+                    f"{names.get('storage', 'storage')}: {problem}; "
+                    f"got {mask_url(fields['storage'])!r}"
+                )
         try:
             study = StudySection.model_validate({**self.study.model_dump(), **fields})
         except ValidationError as exc:
             key, _, problem = _describe(exc).partition(": ")
-            option = {
-                "name": "--study-name",
-                "n_trials": "--n-trials",
-                "max_failures": "--max-failures",
-                "device": "--device",
-            }.get(key, key)
-            raise ConfigError(f"{option}: {problem}") from None
+            raise ConfigError(f"{names.get(key, key)}: {problem}") from None
         return StudyConfig.model_validate({**dict(self), "study": study})
 
 
@@ -495,6 +520,14 @@ def load_config(path: str | Path) -> StudyConfig:
     """
     from nmhpo._resources import data_dir, home_dir
 
+    if not isinstance(path, str | Path):
+        hint = "; build a config from a dict with StudyConfig.model_validate" * isinstance(
+            path, dict
+        )
+        raise ConfigError(
+            f"load_config: expected a study file's path or a shipped study's name; "
+            f"got {type(path).__name__}{hint}"
+        )
     path = Path(path)
     shipped = data_dir("studies") / f"{path}.toml"
     if not path.exists() and path.suffix == "" and len(path.parts) == 1 and shipped.is_file():

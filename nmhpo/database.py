@@ -60,7 +60,8 @@ def open_storage(
         db_path = url.removeprefix("sqlite:///")
         if must_exist and db_path != ":memory:" and not Path(db_path).is_file():
             raise StorageError(
-                f"no study storage at {db_path}; run `nmhpo run` first or pass --storage"
+                f"no study storage at {db_path}; run the study first, or give its storage "
+                "(--storage, storage=)"
             )
     else:
         engine_kwargs["pool_pre_ping"] = True
@@ -171,14 +172,22 @@ def create_or_load(cfg: StudyConfig, storage: BatchedRDBStorage) -> optuna.Study
             f"study {name!r} in {mask_url(storage.url)} was not created by nmhpo; "
             "choose another [study].name or --study-name"
         )
+    _check_identity(study, cfg, stored_hash)
+    return study
+
+
+def _check_identity(study: optuna.Study, cfg: StudyConfig, stored_hash: str) -> None:
+    """Refuse a study whose stored definition is not ``cfg``'s: resuming it would mix two
+    searches, and reading it through ``cfg`` (an export's hardware design, a retrained
+    network) would describe trials by a definition they did not run with."""
     if stored_hash != cfg.identity_hash():
         changed = _identity_diff(study.user_attrs.get("nmhpo_identity", {}), cfg.identity())
         raise StorageError(
-            f"study {name!r} already exists with a different search space or objectives "
-            f"(changed: {', '.join(changed[:4]) or 'unknown'}); to start a new study, change "
-            "[study].name or pass --study-name NEW"
+            f"study {cfg.study.name!r} already exists with a different definition "
+            f"(changed: {', '.join(changed[:4]) or 'unknown'}); use the study file it was run "
+            "with, or start a new study under another name ([study].name, --study-name or "
+            "study_name=)"
         )
-    return study
 
 
 def _write_identity(study: optuna.Study, cfg: StudyConfig) -> None:
@@ -219,13 +228,17 @@ def load_existing(
         url, must_exist=True, heartbeat_s=cfg.study.heartbeat_s, batched=batched
     )
     try:
-        return optuna.load_study(study_name=cfg.study.name, storage=storage)
+        study = optuna.load_study(study_name=cfg.study.name, storage=storage)
     except KeyError:
         names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
         raise StorageError(
             f"no study {cfg.study.name!r} in {mask_url(url)}"
             + (f"; it holds: {', '.join(names)}" if names else "; it holds no study")
         ) from None
+    stored_hash = study.user_attrs.get("nmhpo_identity_hash")
+    if stored_hash is not None:  # (a study made by other tools is read as it is)
+        _check_identity(study, cfg, stored_hash)
+    return study
 
 
 def count_complete(study: optuna.Study) -> int:

@@ -25,6 +25,7 @@ from nmhpo.record import DETAIL_KEY, Breakdown, Point, Pruned, RunInfo, TrialRes
 from nmhpo.registry import total_epochs
 from nmhpo.space import suggest
 from nmhpo.tasks import TaskData, prepare
+from nmhpo.workers import INTERRUPTED
 
 if TYPE_CHECKING:
     import optuna
@@ -383,6 +384,10 @@ class Objective:
         except Exception as exc:
             if type(exc).__name__ != "TrialPruned":
                 trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}")
+            raise
+        except KeyboardInterrupt:
+            # Optuna marks the trial failed and re-raises; say why, as for any failed trial.
+            trial.set_user_attr("fail_reason", INTERRUPTED)
             raise
         # Buffered by nmhpo.storage and written in one commit with the trial's end; the bulky
         # detail is a system attribute, which optuna-dashboard does not display.

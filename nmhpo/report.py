@@ -97,6 +97,17 @@ class Report:
     breakdown_trial: int | None = None
     pruning: PruningSummary | None = None
 
+    def __repr__(self) -> str:
+        # The generated repr prints every Pareto record and comparison history: a notebook
+        # cell ending in study.report() would show kilobytes of it.
+        folder = self.files[0].parent if self.files else None
+        hv = "" if self.hypervolume is None else f", hypervolume {self.hypervolume:.4g}"
+        return (
+            f"<nmhpo.Report {self.study_name!r}: {self.n_complete}/{self.n_trials} trials "
+            f"complete, {len(self.pareto)} on the Pareto front{hv}; "
+            f"{len(self.files)} files in {folder}>"
+        )
+
 
 def _breakdown_trial(
     study: optuna.Study, trial_number: int | None, pareto: list[TrialRecord]

@@ -27,6 +27,9 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 STOP_SIGNAL = getattr(signal, "SIGUSR1", signal.SIGINT)
 
 
+#: The ``fail_reason`` of a trial a Ctrl-C (or a stop request) ended.
+INTERRUPTED = "interrupted (KeyboardInterrupt)"
+
 #: How long stopping workers get to finish their trial before they are terminated.
 _STOP_WAIT_S = 30.0
 
@@ -102,6 +105,7 @@ class _Interrupts:
     def guard(self, objective: Callable[[Any], Any]) -> Callable[[Any], Any]:
         def guarded(trial: Any) -> Any:
             if self.pending_since is not None:
+                trial.set_user_attr("fail_reason", INTERRUPTED)
                 raise KeyboardInterrupt
             self.in_objective = True
             try:

@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from optuna.trial import TrialState
 
 import nmhpo
-from nmhpo.errors import ConfigError, StorageError
+from nmhpo.errors import ConfigError, NmhpoError, StorageError
 from tests.conftest import tiny_study_text
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -72,6 +73,25 @@ def test_run_then_open_and_read_a_study(tmp_path: Path, capsys: pytest.CaptureFi
     assert [s.name for s in comparison.studies] == ["tiny", "tiny"]
     assert comparison.studies[0].final_hv == comparison.studies[1].final_hv > 0
     assert "3 complete" in repr(again)
+    assert repr(report).startswith("<nmhpo.Report 'tiny': 3/3 trials complete")
+    assert len(repr(report)) < 300  # a notebook cell ending in .report() stays readable
+
+    # States and trial numbers as a notebook user types them.
+    assert again.trials("complete") == again.trials([TrialState.COMPLETE]) == trials
+    assert again.trials(TrialState.FAIL) == []
+    for bad in ("1", 1.0, True):
+        with pytest.raises(NmhpoError, match=r"^trial: expected a trial number \(int\)"):
+            again.export(bad)  # type: ignore[arg-type]
+        with pytest.raises(NmhpoError, match=r"^trial: expected a trial number \(int\)"):
+            again.report(tmp_path / "rep2", trial=bad)  # type: ignore[arg-type]
+    assert not (tmp_path / "rep2").exists()
+
+    # The study file changed since the run: reading the study through it is refused, as
+    # resuming is (an export would describe trial 0 by a preset it did not run on).
+    changed = tmp_path / "changed.toml"
+    changed.write_text(path.read_text().replace("spikesim-65nm", "rram-32nm"))
+    with pytest.raises(StorageError, match=r"different definition \(changed: hardware.preset\)"):
+        nmhpo.open_study(changed)
 
     # More trials resume the same study.
     more = nmhpo.run_study(path, n_trials=4, progress=False)
@@ -86,9 +106,57 @@ def test_api_errors_are_nmhpo_errors(tmp_path: Path) -> None:
     path.write_text(tiny_study_text())
     with pytest.raises(StorageError, match="no study storage"):
         nmhpo.open_study(path)
-    with pytest.raises(ConfigError, match="--n-trials"):
+    # Errors name the keyword the caller passed, not the CLI's option.
+    with pytest.raises(ConfigError, match=r"^n_trials: expected greater than or equal to 1"):
         nmhpo.run_study(path, n_trials=0)
+    with pytest.raises(ConfigError, match=r"^study_name: "):
+        nmhpo.run_study(path, study_name="no spaces")
+    for workers in (0, -3, "2", 1.5, True):
+        with pytest.raises(ConfigError, match=r"^workers: expected an int >= 1"):
+            nmhpo.run_study(path, workers=workers)  # type: ignore[arg-type]
+    for timeout in (-1, 0, "x"):
+        with pytest.raises(ConfigError, match=r"^timeout_s: expected a number of seconds"):
+            nmhpo.run_study(path, timeout_s=timeout)  # type: ignore[arg-type]
+    for bad in (None, 123):
+        with pytest.raises(ConfigError, match=r"^config: expected a StudyConfig"):
+            nmhpo.run_study(bad)  # type: ignore[arg-type]
+        with pytest.raises(ConfigError, match=r"^load_config: expected a study file's path"):
+            nmhpo.load_config(bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="StudyConfig.model_validate"):
+        nmhpo.load_config({"study": {}})  # type: ignore[arg-type]
+    cfg = nmhpo.load_config(path)
+    with pytest.raises(
+        ConfigError, match=r"^samplr: unknown \[study\] field; expected one of name,"
+    ):
+        cfg.with_overrides(samplr="tpe")
+    with pytest.raises(ConfigError, match=r"^--n-trials: "):
+        cfg.with_overrides(option_names={"n_trials": "--n-trials"}, n_trials=0)
     assert not (tmp_path / "nmhpo-studies.db").exists()
+
+
+def test_a_config_keeps_its_paths_when_the_working_directory_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A notebook may change directory between building a config and running it: the study's
+    database, data and cache stay where they pointed when the config was validated."""
+    import tomllib
+
+    here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
+    here.mkdir()
+    elsewhere.mkdir()
+    (here / "tiny.toml").write_text(tiny_study_text())
+    monkeypatch.chdir(here)
+    built = nmhpo.StudyConfig.model_validate(tomllib.loads(tiny_study_text()))
+    loaded = nmhpo.load_config("tiny.toml")  # a relative path
+    overridden = built.with_overrides(n_trials=5)
+    monkeypatch.chdir(elsewhere)
+    for cfg in (built, loaded, overridden):
+        assert cfg.base_dir == here
+        assert cfg.storage_url() == f"sqlite:///{here / 'nmhpo-studies.db'}"
+        assert cfg.cache_dir == here / "nmhpo-cache"
+    # A dict is accepted where a config is: it is validated here, in `elsewhere`.
+    with pytest.raises(StorageError, match=str(elsewhere / "nmhpo-studies.db")):
+        nmhpo.open_study(tomllib.loads(tiny_study_text()))
 
 
 @pytest.mark.slow

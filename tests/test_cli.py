@@ -309,7 +309,7 @@ def test_run_of_a_changed_study_prints_the_error_line_only(tmp_path: Path) -> No
     assert result.exit_code == 2
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: study 'tiny' already exists with a different search space")
+    assert lines[0].startswith("error: study 'tiny' already exists with a different definition")
 
 
 def test_postgresql_without_a_driver_names_the_extra(

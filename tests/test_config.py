@@ -289,11 +289,16 @@ def test_error_lines_word_once_what_is_expected_and_what_came(
 
 
 def test_storage_option_error_names_the_url_once(tiny_study: Path) -> None:
+    from nmhpo.cli import CLI_OPTION_NAMES
+
+    expected = "storage: expected a sqlite, postgresql or mysql URL; got 'foo://bar'"
     with pytest.raises(ConfigError) as info:
         load_config(tiny_study).with_overrides(storage="foo://bar")
-    assert str(info.value) == (
-        "--storage: expected a sqlite, postgresql or mysql URL; got 'foo://bar'"
-    )
+    assert str(info.value) == expected
+    # The CLI names its option.
+    with pytest.raises(ConfigError) as info:
+        load_config(tiny_study).with_overrides(option_names=CLI_OPTION_NAMES, storage="foo://bar")
+    assert str(info.value) == f"--{expected}"
 
 
 def test_every_metric_a_trial_stores_can_be_an_objective(tmp_path: Path) -> None:

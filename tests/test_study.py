@@ -78,7 +78,7 @@ def test_changed_space_or_objectives_is_refused_clearly(tmp_path: Path) -> None:
     path = _write(tmp_path, tiny_study_text(n_trials=1))
     run_study(load_config(path))
     changed = _write(tmp_path, tiny_study_text().replace("high = 5, grid", "high = 6, grid"))
-    with pytest.raises(StorageError, match=r"different search space .*space\.hardware\.adc_bits"):
+    with pytest.raises(StorageError, match=r"different definition .*space\.hardware\.adc_bits"):
         run_study(load_config(changed))
     flipped = _write(tmp_path, tiny_study_text().replace('"energy_uj"', '"latency_us"'))
     with pytest.raises(StorageError, match="objectives"):
@@ -168,6 +168,10 @@ def test_ctrl_c_stops_cleanly_and_the_study_resumes(tmp_path: Path) -> None:
     assert "Traceback" not in stderr
     interrupted = optuna.load_study(study_name="tiny", storage=db).trials
     assert all(t.state != TrialState.RUNNING for t in interrupted)
+    # A trial the Ctrl-C ended says so, as any failed trial says why.
+    for t in interrupted:
+        if t.state == TrialState.FAIL:
+            assert t.user_attrs.get("fail_reason") == "interrupted (KeyboardInterrupt)"
     completed_before = {t.number: t.values for t in interrupted if t.state == TrialState.COMPLETE}
 
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=os.environ)
