@@ -99,7 +99,7 @@ class _OneLineErrors(typer.core.TyperGroup):
         except click_exceptions.ClickException as exc:
             _print_error(" ".join(exc.format_message().split()))
             sys.exit(exc.exit_code)
-        except click_exceptions.Abort:
+        except typer.Abort:
             _print_error("aborted")
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
@@ -134,11 +134,17 @@ class ImportanceEvaluator(str, Enum):
 
 @contextmanager
 def _errors() -> Iterator[None]:
-    """Deliberate errors become one line on stderr and exit code 2."""
+    """Deliberate errors become one line on stderr and exit code 2, and so does a file the
+    machine refuses (a read-only or full disk, a missing folder): the user's to fix, not a bug
+    of nmhpo's to show a traceback for."""
     try:
         yield
     except NmhpoError as exc:
         _print_error(str(exc))
+        raise typer.Exit(2) from None
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        _print_error(f"{where}{exc.strerror or exc}")
         raise typer.Exit(2) from None
 
 
@@ -203,6 +209,11 @@ def validate(study: StudyArg) -> None:
 
     with _errors():
         cfg = _load(study)
+        data, info = cfg.data_path(), cfg.task_info()
+        if data is not None and info.read_path is None:
+            from nmhpo.tasks import read_npz
+
+            read_npz(data, info)  # a user's .npz is checked too (a folder is read by `run`)
         searched = cfg.searched()
         grid = f", grid of {grid_size(cfg)} points" if cfg.study.sampler == "grid" else ""
         out.print(
@@ -547,9 +558,16 @@ def compare(
     with _errors():
         first, *others = [open_study(_load(s, storage)) for s in studies]
         if use_grid and first.grid() is None and not others:
+            from nmhpo.config import grid_problem
+
+            run_grid = (
+                f"run `nmhpo grid {studies[0]}` first, "
+                if grid_problem(first.config) is None
+                else "give its continuous parameters grid levels and run `nmhpo grid`, "
+            )
             raise NmhpoError(
-                f"no study {first.name + '-grid'!r} to compare with: run `nmhpo grid "
-                f"{studies[0]}` first, give several studies, or pass --no-grid"
+                f"no study {first.name + '-grid'!r} to compare with: {run_grid}"
+                "give several studies, or pass --no-grid"
             )
         result = first.compare(*others, grid=use_grid)
         folder = out_dir or first.default_report_dir().parent / (
@@ -726,7 +744,8 @@ def energy(
             mode=mode.value,
         )
     if csv_path is not None:
-        n = priced.write_csv(csv_path)
+        with _errors():
+            n = priced.write_csv(csv_path)
         out.print(f"wrote {n} designs to {csv_path}", highlight=False)
     elif sweeps:
         _render_sweep(priced, as_json)

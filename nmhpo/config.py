@@ -498,6 +498,10 @@ def check_storage_url(url: str) -> str | None:
         return "expected an SQLAlchemy URL such as sqlite:///studies.db or postgresql://host/db"
     if parsed.get_backend_name() not in ("sqlite", "postgresql", "mysql"):
         return "expected a sqlite, postgresql or mysql URL"
+    if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+        # Every connection would see its own empty database: the study could be neither
+        # created nor resumed, and nothing would outlive the run.
+        return "expected a SQLite file (sqlite:///study.db); an in-memory database keeps nothing"
     return None
 
 
@@ -623,6 +627,19 @@ def _semantic_problem(cfg: StudyConfig) -> str | None:
     both = set(cfg.space.software) & set(cfg.space.hardware)
     if both:
         return f"space.hardware.{sorted(both)[0]}: also in space.software"
+    if not cfg.searched() and cfg.study.n_trials > 1:
+        return (
+            "space: nothing is searched (every value is fixed), so every trial would train "
+            "the same point; give a parameter a range or choices, or set study.n_trials = 1 "
+            "to evaluate this one design"
+        )
+    fixed_and_searched = set(cfg.hardware.overrides()) & set(cfg.space.hardware)
+    if fixed_and_searched:
+        name = sorted(fixed_and_searched)[0]
+        return (
+            f"hardware.{name}: also in space.hardware; set a knob in one place (a fixed value "
+            f"in [hardware], or a range or choices in [space.hardware])"
+        )
     allowed = set(METRICS) | set(TASKS[cfg.task.name].metrics)
     seen: set[str] = set()
     for i, obj in enumerate(cfg.study.objectives):

@@ -16,7 +16,7 @@ from nmhpo.analysis import pareto_trials
 from nmhpo.config import StudyConfig, mask_url
 from nmhpo.database import count_complete, create_or_load, load_existing, open_storage
 from nmhpo.devices import check_available, device_for
-from nmhpo.errors import StudyStoppedError, TaskError
+from nmhpo.errors import StudyStoppedError
 from nmhpo.grid import requeue_failed_grid_points
 from nmhpo.multifidelity import wrap_sampler
 from nmhpo.samplers import make_sampler
@@ -212,16 +212,18 @@ def _wait_for_others(study: optuna.Study, target: int, deadline: float | None) -
 
 
 def _prepare_data(cfg: StudyConfig) -> None:
-    """Generate the task's data into the study's cache before spawning workers, so they read
-    it instead of all generating it at once (ptycho at 16,000 frames: 3.5 s each). A task
-    that cannot be prepared is left to the trials, which record the reason as their failure.
+    """Read (or generate into the study's cache) the task's data before the study is written
+    to: a user's file that cannot be used fails here, in one line, instead of as the first
+    `max_failures` trials of a study that its fixed file could then no longer resume (the
+    path is part of its identity). Spawned workers then read the cache rather than all
+    generating the data at once (ptycho at 16,000 frames: 3.5 s each).
+
+    Raises:
+        TaskError: the data cannot be read or breaks the documented rules.
     """
     from nmhpo.objective import task_data
 
-    try:
-        task_data(cfg)
-    except TaskError as exc:
-        logger.debug("task data not prepared before the workers: %s", exc)
+    task_data(cfg)
 
 
 def run_study(
@@ -249,6 +251,7 @@ def run_study(
     Raises:
         DeviceError: [study].device asks for CUDA and torch sees none (before anything is
             written).
+        TaskError: the task's data cannot be prepared (before anything is written).
         StorageError: the storage cannot be opened or holds an incompatible study.
         StudyStoppedError: ``max_failures`` trials failed in a row.
     """
@@ -259,6 +262,9 @@ def run_study(
     if cfg.study.storage is None and cfg.storage_dir is not None:
         cfg.storage_dir.mkdir(parents=True, exist_ok=True)  # nmhpo's home, for shipped studies
     storage = open_storage(url, heartbeat_s=cfg.study.heartbeat_s)
+    # The data before the study: a storage that cannot be opened is refused at once, and a
+    # data file that cannot be used leaves at most an empty database, no study.
+    _prepare_data(cfg)
     study = create_or_load(cfg, storage)
     if requeue and cfg.study.sampler == "grid":
         queued = requeue_failed_grid_points(study)
@@ -277,7 +283,6 @@ def run_study(
     if done < target:
         try:
             if workers > 1:
-                _prepare_data(cfg)
                 procs, errors = _start_workers(cfg, workers, timeout_s)
             guard = _work(cfg, worker=0, callbacks=list(callbacks or []), deadline=deadline)
             if guard.tripped:

@@ -6,6 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
 import pytest
 from optuna.trial import TrialState
 
@@ -139,8 +144,6 @@ def test_a_config_keeps_its_paths_when_the_working_directory_changes(
 ) -> None:
     """A notebook may change directory between building a config and running it: the study's
     database, data and cache stay where they pointed when the config was validated."""
-    import tomllib
-
     here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
     here.mkdir()
     elsewhere.mkdir()

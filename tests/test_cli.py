@@ -323,3 +323,31 @@ def test_postgresql_without_a_driver_names_the_extra(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert 'pip install "nmhpo[postgres]"' in lines[0] and "secret" not in lines[0]
+
+
+def test_a_data_file_that_cannot_be_used_is_refused_before_the_study_is_written(
+    tmp_path: Path,
+) -> None:
+    """Before: validate said ok, then the first max_failures trials failed, and the fixed
+    file could not resume the study (its path is part of the study's identity)."""
+    import numpy as np
+    import optuna
+
+    rng = np.random.default_rng(0)
+    np.savez(
+        tmp_path / "mine.npz",
+        x_train=rng.random((40, 64)) * 16,  # not scaled to [0, 1]
+        y_train=rng.integers(0, 10, 40),
+        x_val=rng.random((10, 64)),
+        y_val=rng.integers(0, 10, 10),
+    )
+    path = tmp_path / "tiny.toml"
+    path.write_text(tiny_study_text().replace("n_train = 600", 'path = "mine.npz"'))
+    expected = f"error: {tmp_path / 'mine.npz'}: x_train: expected inputs scaled to [0, 1]"
+    for command in ("validate", "run"):
+        result = _invoke(command, str(path))
+        assert result.exit_code == 2
+        assert result.stderr.splitlines() == [result.stderr.splitlines()[-1]]
+        assert result.stderr.startswith(expected), result.stderr
+    db = tmp_path / "nmhpo-studies.db"
+    assert not db.exists() or not optuna.get_all_study_summaries(f"sqlite:///{db}")

@@ -417,3 +417,20 @@ def test_a_hybrid_point_trains_for_its_relu_and_fine_tuning_epochs() -> None:
     assert total_epochs({**point, "training": "conversion"}) == 4
     assert total_epochs({**point, "training": "hybrid"}) == 7
     assert total_epochs({"epochs": 4, "training": "hybrid"}) == 6  # finetune_epochs default
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_sqlite_storage_is_refused(tiny_study: Path, url: str) -> None:
+    """Each connection would see its own empty database: the study could be neither
+    created nor resumed."""
+    with pytest.raises(ConfigError, match=r"^storage: expected a SQLite file"):
+        load_config(tiny_study).with_overrides(storage=url)
+
+
+def test_a_study_that_searches_nothing_runs_one_trial_only(tmp_path: Path) -> None:
+    raw = tomllib.loads(tiny_study_text())
+    raw["space"] = {"software": {"epochs": 1}}
+    with pytest.raises(ConfigError, match=r"^space: nothing is searched .* study\.n_trials = 1"):
+        StudyConfig.model_validate(raw)
+    raw["study"]["n_trials"] = 1  # evaluating one fixed design is fine
+    assert not StudyConfig.model_validate(raw).searched()

@@ -17,7 +17,7 @@ else:  # pragma: no cover
 
 from nmhpo.config import HardwareSection, StudyConfig, load_config
 from nmhpo.crossbar import HARDWARE_KNOBS, KNOBS, Knob, dense_network, evaluate, load_preset
-from nmhpo.errors import HardwareModelError
+from nmhpo.errors import ConfigError, HardwareModelError
 from nmhpo.registry import HARDWARE
 from tests.conftest import tiny_study_text
 
@@ -49,8 +49,13 @@ def test_every_knob_is_accepted_where_the_table_says(knob: Knob) -> None:
     assert HardwareSection.model_validate({knob.name: value}).overrides() == {knob.name: value}
 
     raw = tomllib.loads(tiny_study_text())
+    searched = raw["space"]["hardware"].pop(knob.name, None)
     raw["hardware"][knob.name] = value
     assert StudyConfig.model_validate(raw).fixed_hardware()[knob.name] == value
+    if searched is not None:  # fixed and searched at once: refused, not one silently ignored
+        raw["space"]["hardware"][knob.name] = searched
+        with pytest.raises(ConfigError, match=rf"^hardware\.{knob.name}: also in space\.hardware"):
+            StudyConfig.model_validate(raw)
 
     raw = tomllib.loads(tiny_study_text())
     raw["space"]["hardware"][knob.name] = {"type": "categorical", "choices": [value]}
@@ -67,7 +72,7 @@ def test_every_knob_is_accepted_where_the_table_says(knob: Knob) -> None:
 
 def _fixed_study(tmp_path: Path, sigma: float) -> Path:
     """The tiny study with every parameter fixed and ``conductance_sigma`` in [hardware]."""
-    text = tiny_study_text()
+    text = tiny_study_text(n_trials=1)
     text = text.replace(
         'lr = { type = "float", low = 0.005, high = 0.05, log = true, grid = [0.01, 0.03] }',
         "lr = 0.02",

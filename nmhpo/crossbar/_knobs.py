@@ -168,5 +168,8 @@ HARDWARE_KNOBS: tuple[Knob, ...] = (
     ),
 )
 
+#: Each knob by name.
+KNOB_TABLE: dict[str, Knob] = {k.name: k for k in HARDWARE_KNOBS}
+
 #: Knobs the crossbar cost model prices; a preset must set exactly these.
 PRICED_KNOBS: tuple[str, ...] = tuple(k.name for k in HARDWARE_KNOBS if k.priced)

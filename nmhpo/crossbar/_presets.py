@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -16,7 +17,7 @@ else:  # pragma: no cover
 
 from nmhpo._resources import data_dir
 from nmhpo.crossbar._knobs import DEVICES as DEVICES  # re-exported: _model.py imports it here
-from nmhpo.crossbar._knobs import PRICED_KNOBS
+from nmhpo.crossbar._knobs import KNOB_TABLE, PRICED_KNOBS
 from nmhpo.errors import PresetError
 
 #: Hardware knobs the cost model prices: a preset sets exactly these, and `evaluate` and
@@ -62,10 +63,23 @@ class Preset:
                         f"constants.{section}.{key}: unknown constant; expected one of {known}"
                     )
                 old = constants[section][key]
-                if isinstance(old, list) != isinstance(value, list) or isinstance(value, bool):
-                    raise PresetError(f"constants.{section}.{key}: expected a value like {old!r}")
+                if isinstance(old, list) != isinstance(value, list) or not _is_constant(value):
+                    raise PresetError(
+                        f"constants.{section}.{key}: expected a value like {old!r} "
+                        f"(numbers >= 0); got {value!r}"
+                    )
                 constants[section][key] = value
         return replace(self, constants=constants)
+
+
+def _is_constant(value: Any) -> bool:
+    """A model constant: a finite number >= 0 (energies, areas, times, ratios), or a list of
+    them; a string or a negative energy would be priced as if it were real."""
+    values = value if isinstance(value, list) else [value]
+    return bool(values) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+        for v in values
+    )
 
 
 def preset_names() -> list[str]:
@@ -120,6 +134,17 @@ def _load_cached(path: Path) -> Preset:
     missing = set(KNOBS) - set(merged["knobs"])
     if missing:
         raise PresetError(f"{path}: knobs.{sorted(missing)[0]}: missing (no base preset sets it)")
+    for name, value in merged["knobs"].items():
+        knob = KNOB_TABLE[name]
+        if not knob.check(value):
+            raise PresetError(f"{path}: knobs.{name}: expected {knob.domain}; got {value!r}")
+    for section in _SECTIONS:
+        for key, value in merged[section].items():
+            if not _is_constant(value):
+                raise PresetError(
+                    f"{path}: {section}.{key}: expected a number >= 0 (or a list of them); "
+                    f"got {value!r}"
+                )
     return Preset(
         name=path.stem,
         description=str(merged["preset"].get("description", "")),

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from nmhpo.crossbar._knobs import KNOB_TABLE
 from nmhpo.crossbar._model import CrossbarResult, Mode, evaluate
 from nmhpo.crossbar._network import Layer, Network
 from nmhpo.crossbar._presets import KNOBS, Preset
@@ -79,7 +80,18 @@ def parse_setting(text: str) -> tuple[str, Any]:
             f"--set: unknown knob {key!r}; expected one of {', '.join(KNOBS)} "
             "or a constant as section.name (e.g. energy_pj.adc)"
         )
-    return key, parse_value(value)
+    parsed = parse_value(value)
+    if key in KNOBS:
+        _check_knob("--set", key, parsed)
+    return key, parsed
+
+
+def _check_knob(option: str, key: str, value: Any) -> None:
+    """A knob's value within its domain: outside it the model prices nonsense (adc_bits = 99
+    gives 1e32 pJ) instead of refusing."""
+    knob = KNOB_TABLE[key]
+    if not knob.check(value):
+        raise HardwareModelError(f"{option} {key}: expected {knob.domain}; got {value!r}")
 
 
 def parse_sweep(text: str) -> tuple[str, list[Any]]:
@@ -107,8 +119,13 @@ def parse_sweep(text: str) -> tuple[str, list[Any]]:
             raise HardwareModelError(
                 f"--sweep {key}: expected lo:hi or lo:hi:step; got {values!r}"
             )
-        return key, list(range(bounds[0], bounds[1] + 1, bounds[2] if len(bounds) == 3 else 1))
-    return key, [parse_value(v) for v in values.split(",")]
+        swept = list(range(bounds[0], bounds[1] + 1, bounds[2] if len(bounds) == 3 else 1))
+    else:
+        swept = [parse_value(v) for v in values.split(",")]
+    if key in KNOBS:
+        for value in swept:
+            _check_knob("--sweep", key, value)
+    return key, swept
 
 
 @dataclass(frozen=True)

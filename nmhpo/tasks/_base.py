@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,9 +201,16 @@ def generated_splits(
 NPZ_ARRAYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
 
 
-def read_npz(path: Path, info: TaskInfo) -> Splits:
+def read_npz(path: Path, info: TaskInfo, *, check: bool = True) -> Splits:
     """A user's own data: arrays x_train, y_train, x_val, y_val and optionally x_test, y_test
-    (else the validation arrays are reused as test), plus any ``meta_*`` arrays."""
+    (else the validation arrays are reused as test), plus any ``meta_*`` arrays.
+
+    ``check`` holds the arrays to the documented rules (numbers, finite, consistent shapes,
+    inputs in [0, 1], class labels 0, 1, ...); off for nmhpo's own cache, which a task
+    generated (pbl's normalised targets, for one, are not a user's file's business).
+    """
+    if path.is_file() and not zipfile.is_zipfile(path):
+        raise TaskError(f"{path}: not an .npz archive (write one with numpy.savez)")
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
@@ -216,10 +224,11 @@ def read_npz(path: Path, info: TaskInfo) -> Splits:
         )
     arrays.setdefault("x_test", arrays["x_val"])
     arrays.setdefault("y_test", arrays["y_val"])
+    problem = _npz_problem(arrays, info) if check else None
+    if problem:
+        raise TaskError(f"{path}: {problem}")
     for split in SPLITS:
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
-        if len(x) != len(y):
-            raise TaskError(f"{path}: x_{split} has {len(x)} rows but y_{split} has {len(y)}")
         if info.events:  # event counts; clipped as `nmhpo.tasks._events` clips them
             arrays[f"x_{split}"] = np.clip(x, 0, np.iinfo(np.uint8).max).astype(np.uint8)
         else:
@@ -250,6 +259,54 @@ def cache_key(
         ]
     blob = json.dumps(key, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _npz_problem(arrays: Mapping[str, np.ndarray], info: TaskInfo) -> str | None:
+    """What makes a user's arrays unusable, found when the file is read (before any study is
+    written) rather than as a shape error, an index error or a NaN loss inside every trial."""
+    for key in NPZ_ARRAYS:
+        a = arrays[key]
+        if a.dtype.kind not in "biuf":
+            return f"{key}: expected numbers; got dtype {a.dtype}"
+        if a.ndim == 0 or len(a) == 0:
+            return f"{key}: expected at least one sample; got shape {a.shape}"
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            return f"{key}: expected finite values; got NaN or infinity"
+    for split in SPLITS:
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if len(x) != len(y):
+            return f"x_{split} has {len(x)} rows but y_{split} has {len(y)}"
+        if x.shape[1:] != arrays["x_train"].shape[1:]:
+            return (
+                f"x_{split}: expected samples of x_train's shape {arrays['x_train'].shape[1:]}; "
+                f"got {x.shape[1:]}"
+            )
+        if info.events:
+            if x.min() < 0:
+                return f"x_{split}: expected event counts >= 0; got {x.min()}"
+        elif x.min() < 0 or x.max() > 1:
+            return (
+                f"x_{split}: expected inputs scaled to [0, 1]; got values from {x.min():.4g} "
+                f"to {x.max():.4g}"
+            )
+        if info.kind == "classification":
+            if y.ndim != 1:
+                return f"y_{split}: expected one class label per sample; got shape {y.shape}"
+            if y.min() < 0 or (y.dtype.kind == "f" and not np.array_equal(y, np.round(y))):
+                bad = y[(y < 0) | (y != np.round(y))][0]
+                return f"y_{split}: expected class labels 0, 1, 2, ...; got {bad}"
+        else:
+            width, expected = _width(y), _width(arrays["y_train"])
+            if width != expected:
+                return (
+                    f"y_{split}: expected {expected} target values per sample, as y_train "
+                    f"has; got {width}"
+                )
+    return None
+
+
+def _width(y: np.ndarray) -> int:
+    return int(y.reshape(len(y), -1).shape[1])
 
 
 def _save(path: Path, splits: Splits) -> None:
@@ -294,7 +351,7 @@ def prepare(
     path = cache_dir / f"{info.name}-{key}.npz"
     if path.is_file():
         try:
-            return TaskData(info, read_npz(path, info))
+            return TaskData(info, read_npz(path, info, check=False))
         except TaskError:
             logger.warning("task cache %s is unreadable; generating it again", path)
     if data_path is not None and info.read_path is not None:

@@ -39,3 +39,24 @@ def test_unknown_preset_and_bad_knob_are_reported(tmp_path: Path) -> None:
     (tmp_path / "bad.toml").write_text('base = "spikesim-65nm"\n[knobs]\nvolts = 7\n')
     with pytest.raises(PresetError, match=r"knobs\.volts: unknown knob"):
         load_preset("bad.toml", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("[knobs]\nadc_bits = 99\n", r"knobs\.adc_bits: expected an integer in 1-16; got 99"),
+        ('[energy_pj]\nadc = "x"\n', r"energy_pj\.adc: expected a number >= 0 .*; got 'x'"),
+        ("[energy_pj]\nadc = -1000\n", r"energy_pj\.adc: expected a number >= 0 .*; got -1000"),
+        ("[energy_pj]\nadc = true\n", r"energy_pj\.adc: expected a number >= 0 .*; got True"),
+    ],
+)
+def test_a_preset_file_with_values_outside_their_domain_is_refused(
+    tmp_path: Path, body: str, message: str
+) -> None:
+    """Outside its domain a value would be priced as if real: adc_bits = 99 overflowed in
+    every trial, a negative ADC energy gave negative energies per inference."""
+    (tmp_path / "mine.toml").write_text(f'base = "rram-32nm"\n{body}')
+    with pytest.raises(PresetError, match=message):
+        load_preset("mine.toml", tmp_path)
+    with pytest.raises(PresetError, match=r"constants\.energy_pj\.adc: expected a value like"):
+        load_preset("rram-32nm").with_constants({"energy_pj": {"adc": -1.0}})

@@ -77,3 +77,71 @@ def test_user_npz_replaces_generation(tmp_path: Path) -> None:
     np.savez(bad, x_train=rng.random((2, 3)))
     with pytest.raises(TaskError, match="missing array 'y_train'"):
         prepare(get_task("digits"), get_task("digits").options(), 0, data_path=bad)
+
+
+def _user_arrays(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {
+        "x_train": rng.random((20, 64)),
+        "y_train": rng.integers(0, 10, 20),
+        "x_val": rng.random((5, 64)),
+        "y_val": rng.integers(0, 10, 5),
+    }
+
+
+def _broken(a: np.ndarray, how: str) -> np.ndarray:
+    if how == "nan":
+        return np.where(np.arange(a.size).reshape(a.shape) == 3, np.nan, a)
+    if how == "x16":
+        return a * 16
+    if how == "half":
+        return a + 0.5
+    if how == "negative":
+        return a - 20
+    if how == "narrow":
+        return a[:, :32]
+    if how == "text":
+        return a.astype(str)
+    assert how == "empty"
+    return a[:0]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"x_train": "nan"}, r"x_train: expected finite values"),
+        ({"x_val": "x16"}, r"x_val: expected inputs scaled to \[0, 1\]; got values from"),
+        ({"y_train": "half"}, r"y_train: expected class labels 0, 1, 2, \.\.\.; got \d+\.5"),
+        ({"y_val": "negative"}, r"y_val: expected class labels 0, 1, 2, \.\.\.; got -"),
+        ({"x_val": "narrow"}, r"x_val: expected samples of x_train's shape \(64,\); got \(32,\)"),
+        ({"y_train": "text"}, r"y_train: expected numbers; got dtype <U"),
+        ({"x_val": "empty", "y_val": "empty"}, r"x_val: expected at least one sample"),
+    ],
+)
+def test_a_user_npz_that_breaks_the_rules_is_refused_in_one_line(
+    tmp_path: Path, change: dict[str, str], message: str
+) -> None:
+    """Found when the file is read (before a study is written), not as a shape error, an
+    index error or a NaN loss inside every trial."""
+    rng = np.random.default_rng(0)
+    arrays = _user_arrays(rng)
+    for key, how in change.items():
+        arrays[key] = _broken(arrays[key], how)
+    path = tmp_path / "mine.npz"
+    np.savez(path, **arrays)
+    info = get_task("digits")
+    with pytest.raises(TaskError, match=rf"^{path}: {message}"):
+        prepare(info, info.options(), 0, data_path=path)
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_text("not an archive")
+    with pytest.raises(TaskError, match=r"garbage\.npz: not an \.npz archive"):
+        prepare(info, info.options(), 0, data_path=garbage)
+
+
+def test_float_class_labels_with_whole_values_are_accepted(tmp_path: Path) -> None:
+    arrays = _user_arrays(np.random.default_rng(0))
+    arrays["y_train"] = arrays["y_train"].astype(float)
+    path = tmp_path / "mine.npz"
+    np.savez(path, **arrays)
+    info = get_task("digits")
+    data = prepare(info, info.options(), 0, data_path=path)
+    assert data.y_train.dtype == np.int64
