@@ -43,7 +43,9 @@ if TYPE_CHECKING:
     from nmhpo.tasks import TaskInfo, TaskOptions
 
 DEFAULT_STORAGE_FILE = "nmhpo-studies.db"
-_STRICT = ConfigDict(frozen=True, extra="forbid")
+#: Strict types too: TOML has them, so "20" for n_trials, true for a seed or "off" for a
+#: switch is a mistake to name, not a value to coerce (lax pydantic took "off" as False).
+_STRICT = ConfigDict(frozen=True, extra="forbid", strict=True)
 Scalar = Union[bool, int, float, str]  # noqa: UP007  (pydantic needs the runtime union)
 
 
@@ -142,7 +144,7 @@ class TaskSection(BaseModel):
     """The task's name, data seed and optional user data file; every other key is one of the
     task's own options (validated against that task's options model)."""
 
-    model_config = ConfigDict(frozen=True, extra="allow")
+    model_config = ConfigDict(frozen=True, extra="allow", strict=True)
     name: str
     path: str | None = None
     data_seed: int = 0
@@ -300,14 +302,14 @@ class StudyConfig(BaseModel):
     task: TaskSection
     hardware: HardwareSection = Field(default_factory=HardwareSection)
     space: SpaceSection = Field(default_factory=SpaceSection)
-    path: Path | None = Field(default=None, exclude=True)
+    path: Path | None = Field(default=None, exclude=True, strict=False)
     #: Where the default SQLite file goes: the study file's folder, or nmhpo's home folder
     #: for a study shipped inside the package (never write into site-packages).
-    storage_dir: Path | None = Field(default=None, exclude=True)
+    storage_dir: Path | None = Field(default=None, exclude=True, strict=False)
     #: The working directory when the config was validated: relative paths (a relative
     #: ``path``, or every path of a config built in code) stay where they pointed then, even
     #: if a notebook changes directory before running the study.
-    workdir: Path | None = Field(default=None, exclude=True)
+    workdir: Path | None = Field(default=None, exclude=True, strict=False)
 
     @model_validator(mode="wrap")
     @classmethod

@@ -79,7 +79,7 @@ def open_storage(
                     heartbeat_interval=heartbeat_s,
                     grace_period=GRACE_INTERVALS * heartbeat_s,
                     heartbeat_stale_trial_callback=(
-                        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
+                        _retry_stale_trial_callback()
                     ),
                 )
             if url.startswith("sqlite") and ":memory:" not in url:
@@ -100,6 +100,22 @@ def open_storage(
             'install one with: pip install "nmhpo[postgres]"'
         )
     raise StorageError(f"cannot open storage {mask_url(url)}: {mask_url(reason)}")
+
+
+def _retry_stale_trial_callback() -> Any:
+    """Optuna's retry of a stale trial (at most 3 times), except that the new trial does not
+    inherit the ``fail_reason`` nmhpo gave the failed one (it copies the user attributes)."""
+    import copy
+
+    import optuna
+
+    class RetryStaleTrial(optuna.storages.RetryHeartbeatStaleTrialCallback):
+        def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+            trial = copy.copy(trial)
+            trial.user_attrs = {k: v for k, v in trial.user_attrs.items() if k != "fail_reason"}
+            super().__call__(study, trial)
+
+    return RetryStaleTrial(max_retry=3)
 
 
 def _tune_sqlite(engine: Any) -> None:

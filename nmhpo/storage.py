@@ -82,6 +82,10 @@ from sqlalchemy.exc import IntegrityError
 _logger = logging.getLogger(__name__)
 
 
+#: The ``fail_reason`` of a trial whose worker stopped beating (killed, or its machine lost).
+STALE_REASON = "its worker stopped sending heartbeats (killed, or its machine lost)"
+
+
 @dataclass
 class _Pending:
     params: dict[str, tuple[float, distributions.BaseDistribution, Any]] = field(
@@ -138,6 +142,8 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
         self._mine: dict[int, FrozenTrial] = {}
         self._lock = threading.RLock()
         self._last_stale_check: dict[int, float] = {}  # study id -> time.monotonic()
+        # Trials found stale (their worker stopped beating): failed with a reason that says so.
+        self._stale: set[int] = set()
         self._known_distributions: dict[tuple[int, str], distributions.BaseDistribution] = {}
         # Trials not in ``_mine`` that this process found (or made) unfinished: writes to them
         # are buffered without asking the database again (see _check_writable).
@@ -151,6 +157,7 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
         "_mine",
         "_lock",
         "_last_stale_check",
+        "_stale",
         "_known_distributions",
         "_writable",
         "_study_of",
@@ -433,6 +440,12 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
         # A finished trial: its last attributes, values and state in one transaction.
         now = datetime.now()  # as RDBStorage does
         with self._lock:
+            if trial_id in self._stale and state == TrialState.FAIL:
+                # Optuna fails a stale trial without a word: say why, as every failed trial
+                # does (the worker that ran it can no longer).
+                self._stale.discard(trial_id)
+                pending = pending or _Pending()
+                pending.user_attrs.setdefault("fail_reason", STALE_REASON)
             mine = self._mine.get(trial_id)
             running_here = (
                 mine is not None and not mine.state.is_finished()
@@ -675,4 +688,5 @@ class BatchedRDBStorage(optuna.storages.RDBStorage):
         stale = super()._get_stale_trial_ids(study_id)
         with self._lock:
             self._last_stale_check[study_id] = float("-inf") if stale else now
+            self._stale.update(stale)
         return stale

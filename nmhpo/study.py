@@ -7,6 +7,7 @@ bookkeeping in :mod:`nmhpo.grid`, worker processes and signals in :mod:`nmhpo.wo
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,13 +36,19 @@ logger = logging.getLogger(__name__)
 TrialCallback = Callable[["optuna.Study", "FrozenTrial"], None]
 
 
+_FAILED_WITH_NONE = re.compile(r"Trial \d+ failed with value None\.")
+
+
 class _TrialFailureFilter(logging.Filter):
     """Optuna logs a failed trial with its traceback. The reason is already in the trial's
     user attrs and in the progress line, so keep Optuna's one-line message, drop the traceback
-    (unless nmhpo logs at debug level) and say nothing for Ctrl-C, which the CLI reports."""
+    (unless nmhpo logs at debug level) and its second line ("Trial N failed with value
+    None."), and say nothing for Ctrl-C, which the CLI reports."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt):
+            return False
+        if _FAILED_WITH_NONE.fullmatch(record.getMessage()):
             return False
         if record.exc_info and not logging.getLogger("nmhpo").isEnabledFor(logging.DEBUG):
             record.exc_info = None

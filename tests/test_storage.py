@@ -342,3 +342,28 @@ def test_more_unfinished_trials_than_the_database_binds_fall_back_to_a_full_read
     trials = storage._get_trials(study._study_id, None, included, finished._trial_id)
     assert [t._trial_id for t in trials] == sorted([*others, mine, later])
     assert trials == plain._get_trials(study._study_id, None, included, finished._trial_id)
+
+
+def test_a_stale_trial_says_why_it_failed_and_its_rerun_does_not(tmp_path: Path) -> None:
+    """A worker killed mid-trial stops beating: the next worker fails its trial (Optuna gives
+    no reason) and queues it again (Optuna copies its user attributes)."""
+    from optuna.storages._heartbeat import fail_stale_trials
+
+    from nmhpo.storage import STALE_REASON
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    killed = open_storage(url, heartbeat_s=1)
+    study = optuna.create_study(study_name="s", storage=killed, directions=["minimize"])
+    trial = study.ask()
+    trial.set_user_attr("rung1.loss", 0.5)
+    killed.flush()
+    killed.record_heartbeat(trial._trial_id)
+    time.sleep(3.5)  # the grace period: 3 silent intervals of 1 s
+
+    survivor = optuna.load_study(study_name="s", storage=open_storage(url, heartbeat_s=1))
+    fail_stale_trials(survivor)
+    failed, rerun = survivor.get_trials(deepcopy=False)
+    assert failed.state == TrialState.FAIL
+    assert failed.user_attrs["fail_reason"] == STALE_REASON
+    assert rerun.state == TrialState.WAITING
+    assert rerun.user_attrs == {"rung1.loss": 0.5}

@@ -308,3 +308,24 @@ def test_a_study_killed_before_its_identity_was_stored_is_adopted(tmp_path: Path
     foreign.optimize(lambda t: (t.suggest_float("x", 0, 1), 0.0), n_trials=1)
     with pytest.raises(StorageError, match="not created by nmhpo"):
         run_study(cfg.with_overrides(name="foreign"))
+
+
+def test_a_failed_trial_gets_one_optuna_line_without_traceback() -> None:
+    """Optuna's "failed because of the following error" line stays, without the traceback;
+    its second line ("failed with value None.") and anything about a Ctrl-C go."""
+    import logging
+
+    from nmhpo.study import _TrialFailureFilter
+
+    def record(message: str, exc: BaseException | None = None) -> logging.LogRecord:
+        exc_info = (type(exc), exc, None) if exc is not None else None
+        return logging.LogRecord("optuna", logging.WARNING, "", 0, message, (), exc_info)
+
+    keep = _TrialFailureFilter()
+    failed = record(
+        "Trial 3 failed with parameters: {} because of the following error: x", OSError()
+    )
+    assert keep.filter(failed) and failed.exc_info is None
+    assert not keep.filter(record("Trial 3 failed with value None."))
+    assert not keep.filter(record("Trial 4 failed because of ...", KeyboardInterrupt()))
+    assert keep.filter(record("Trial 5 failed with value (0.5, nan)."))

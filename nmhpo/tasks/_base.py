@@ -34,7 +34,7 @@ SPLITS: tuple[str, ...] = ("train", "val", "test")
 class TaskOptions(BaseModel):
     """Base of every task's options: frozen, and a typo is an error."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
 @dataclass(frozen=True)
