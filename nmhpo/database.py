@@ -78,9 +78,7 @@ def open_storage(
                     engine_kwargs=engine_kwargs,
                     heartbeat_interval=heartbeat_s,
                     grace_period=GRACE_INTERVALS * heartbeat_s,
-                    heartbeat_stale_trial_callback=(
-                        _retry_stale_trial_callback()
-                    ),
+                    heartbeat_stale_trial_callback=(_retry_stale_trial_callback()),
                 )
             if url.startswith("sqlite") and ":memory:" not in url:
                 _tune_sqlite(storage.engine)
