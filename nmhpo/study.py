@@ -11,13 +11,14 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nmhpo.analysis import pareto_trials
-from nmhpo.config import StudyConfig, mask_url
+from nmhpo.config import StudyConfig, check_storage_url, mask_url
 from nmhpo.database import count_complete, create_or_load, load_existing, open_storage
 from nmhpo.devices import check_available, device_for
-from nmhpo.errors import StudyStoppedError
+from nmhpo.errors import StorageError, StudyStoppedError
 from nmhpo.grid import requeue_failed_grid_points
 from nmhpo.multifidelity import wrap_sampler
 from nmhpo.samplers import make_sampler
@@ -218,6 +219,16 @@ def _wait_for_others(study: optuna.Study, target: int, deadline: float | None) -
     return False
 
 
+def _sqlite_folder_problem(url: str) -> str | None:
+    """Why a SQLite file could not be created at ``url`` (its folder is missing), else None."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = Path(url.removeprefix("sqlite:///"))
+    if path.exists() or path.parent.is_dir():
+        return None
+    return f"folder {path.parent} does not exist"
+
+
 def _prepare_data(cfg: StudyConfig) -> None:
     """Read (or generate into the study's cache) the task's data before the study is written
     to: a user's file that cannot be used fails here, in one line, instead of as the first
@@ -268,10 +279,17 @@ def run_study(
     url = cfg.storage_url()
     if cfg.study.storage is None and cfg.storage_dir is not None:
         cfg.storage_dir.mkdir(parents=True, exist_ok=True)  # nmhpo's home, for shipped studies
-    storage = open_storage(url, heartbeat_s=cfg.study.heartbeat_s)
-    # The data before the study: a storage that cannot be opened is refused at once, and a
-    # data file that cannot be used leaves at most an empty database, no study.
+    # The task's data before the study, so a data file that cannot be used writes nothing. A
+    # database server is opened first (a wrong URL or password should not wait for the data);
+    # a SQLite file only after the data (opening creates it), its folder checked before.
+    sqlite = url.startswith("sqlite")
+    problem = check_storage_url(url) or (_sqlite_folder_problem(url) if sqlite else None)
+    if problem:
+        raise StorageError(f"cannot open storage {mask_url(url)}: {problem}")
+    storage = None if sqlite else open_storage(url, heartbeat_s=cfg.study.heartbeat_s)
     _prepare_data(cfg)
+    if storage is None:
+        storage = open_storage(url, heartbeat_s=cfg.study.heartbeat_s)
     study = create_or_load(cfg, storage)
     if requeue and cfg.study.sampler == "grid":
         queued = requeue_failed_grid_points(study)
