@@ -9,16 +9,18 @@ What the CLI does, callable from a notebook or a script::
     study.to_dataframe()                                 # pandas (pip install "nmhpo[notebook]")
     study.report()                                       # PNGs, CSV and JSON; returns a Report
 
-A run is quiet (no Optuna line per trial) and shows one progress bar, a widget in Jupyter.
+A run is quiet (no Optuna line per completed trial; a failed one gets one warning line) and
+shows one progress bar, a widget in Jupyter.
 """
 
 from __future__ import annotations
 
 import logging
+import operator
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, SupportsIndex
 
 from nmhpo.config import StudyConfig, load_config, mask_url
 from nmhpo.errors import ConfigError, NmhpoError
@@ -62,9 +64,9 @@ def _config(
 def _trial_number(value: Any, what: str = "trial") -> int:
     """A trial number as the user gave it, refused unless it is an int: "1" or 1.0 would
     otherwise fail later with a message that names a trial which exists."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, SupportsIndex):
         raise NmhpoError(f"{what}: expected a trial number (int); got {value!r}")
-    return value
+    return operator.index(value)  # a NumPy integer (from to_dataframe) too
 
 
 class Study:
@@ -272,8 +274,9 @@ def run_study(
     from nmhpo.study import quiet_optuna
     from nmhpo.study import run_study as run
 
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+    if isinstance(workers, bool) or not isinstance(workers, SupportsIndex) or workers < 1:
         raise ConfigError(f"workers: expected an int >= 1; got {workers!r}")
+    workers = operator.index(workers)
     if timeout_s is not None and (
         isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s <= 0
     ):

@@ -211,9 +211,18 @@ def validate(study: StudyArg) -> None:
         cfg = _load(study)
         data, info = cfg.data_path(), cfg.task_info()
         if data is not None and info.read_path is None:
-            from nmhpo.tasks import read_npz
+            from nmhpo.objective import data_problem
+            from nmhpo.tasks import TaskData, read_npz
 
-            read_npz(data, info)  # a user's .npz is checked too (a folder is read by `run`)
+            # a user's .npz is checked too (a folder is read by `run`)
+            problem = data_problem(cfg, TaskData(info, read_npz(data, info)))
+            if problem:
+                raise NmhpoError(f"{cfg.path}: {problem}")
+        from nmhpo.config import search_problem
+
+        problem = search_problem(cfg)
+        if problem:
+            raise NmhpoError(f"{cfg.path}: {problem}")
         searched = cfg.searched()
         grid = f", grid of {grid_size(cfg)} points" if cfg.study.sampler == "grid" else ""
         out.print(

@@ -329,8 +329,14 @@ class StudyConfig(BaseModel):
             cfg = handler(data)
         except ValidationError as exc:
             raise ConfigError(f"{prefix}{_describe(exc)}") from None
-        if cfg.workdir is None:
-            cfg = cfg.model_copy(update={"workdir": Path.cwd()})
+        if cfg.workdir is None and (cfg.path is None or not cfg.path.is_absolute()):
+            try:
+                cfg = cfg.model_copy(update={"workdir": Path.cwd()})
+            except OSError:  # the working directory was deleted: nothing relative resolves
+                raise ConfigError(
+                    f"{prefix}the working directory no longer exists; relative paths cannot "
+                    "be resolved (give the study file's absolute path, or cd somewhere)"
+                ) from None
         problem = _semantic_problem(cfg)
         if problem:
             raise ConfigError(f"{prefix}{problem}")
@@ -340,6 +346,8 @@ class StudyConfig(BaseModel):
     def base_dir(self) -> Path:
         """What relative paths in the study are relative to: the study file's folder, or for
         a config built in code, the working directory it was validated in."""
+        if self.path is not None and self.path.is_absolute():
+            return self.path.parent
         workdir = self.workdir or Path.cwd()
         return (workdir / self.path).parent if self.path is not None else workdir
 
@@ -588,6 +596,10 @@ def _semantic_problem(cfg: StudyConfig) -> str | None:
         return f"task.path: the {cfg.task.name} task reads your data files; give their folder"
     if data is not None and not data.exists():
         return f"task.path: {data} does not exist"
+    if data is not None and TASKS[cfg.task.name].read_path is not None and data.is_file():
+        return f"task.path: the {cfg.task.name} task reads a folder of its files; got file {data}"
+    if data is not None and TASKS[cfg.task.name].read_path is None and data.is_dir():
+        return f"task.path: the {cfg.task.name} task reads one .npz file; got folder {data}"
     try:
         load_preset(cfg.hardware.preset, cfg.base_dir)
     except PresetError as exc:
@@ -629,18 +641,12 @@ def _semantic_problem(cfg: StudyConfig) -> str | None:
     both = set(cfg.space.software) & set(cfg.space.hardware)
     if both:
         return f"space.hardware.{sorted(both)[0]}: also in space.software"
-    if not cfg.searched() and cfg.study.n_trials > 1:
-        return (
-            "space: nothing is searched (every value is fixed), so every trial would train "
-            "the same point; give a parameter a range or choices, or set study.n_trials = 1 "
-            "to evaluate this one design"
-        )
     fixed_and_searched = set(cfg.hardware.overrides()) & set(cfg.space.hardware)
     if fixed_and_searched:
         name = sorted(fixed_and_searched)[0]
         return (
-            f"hardware.{name}: also in space.hardware; set a knob in one place (a fixed value "
-            f"in [hardware], or a range or choices in [space.hardware])"
+            f"hardware.{name}: also in space.hardware; set a knob in one place, [hardware] "
+            "or [space.hardware]"
         )
     allowed = set(METRICS) | set(TASKS[cfg.task.name].metrics)
     seen: set[str] = set()
@@ -746,6 +752,20 @@ def _param_problem(name: str, spec: Any, table: dict[str, Param]) -> str | None:
     for v in values:
         if not param.check(v):
             return f": expected {param.domain}; got {v!r}"
+    return None
+
+
+def search_problem(cfg: StudyConfig) -> str | None:
+    """Why running ``cfg`` would be pointless: nothing searched, yet more than one trial
+    (each would train the same point). Checked by `run` and `validate` after the command
+    line's overrides, not on the file alone, so ``--n-trials 1`` runs such a study and a
+    report can still read one."""
+    if not cfg.searched() and cfg.study.n_trials > 1:
+        return (
+            "space: nothing is searched (every value is fixed), so every trial would train "
+            f"the same point; give a parameter a range or choices, or run 1 trial (n_trials = "
+            f"1) to evaluate this one design; got n_trials = {cfg.study.n_trials}"
+        )
     return None
 
 

@@ -48,7 +48,7 @@ def open_storage(
     import optuna
     from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-    from nmhpo.storage import BatchedRDBStorage
+    from nmhpo.storage import BatchedRDBStorage, RetryStaleTrial
 
     problem = check_storage_url(url)
     if problem:
@@ -78,7 +78,7 @@ def open_storage(
                     engine_kwargs=engine_kwargs,
                     heartbeat_interval=heartbeat_s,
                     grace_period=GRACE_INTERVALS * heartbeat_s,
-                    heartbeat_stale_trial_callback=(_retry_stale_trial_callback()),
+                    heartbeat_stale_trial_callback=RetryStaleTrial(max_retry=3),
                 )
             if url.startswith("sqlite") and ":memory:" not in url:
                 _tune_sqlite(storage.engine)
@@ -98,22 +98,6 @@ def open_storage(
             'install one with: pip install "nmhpo[postgres]"'
         )
     raise StorageError(f"cannot open storage {mask_url(url)}: {mask_url(reason)}")
-
-
-def _retry_stale_trial_callback() -> Any:
-    """Optuna's retry of a stale trial (at most 3 times), except that the new trial does not
-    inherit the ``fail_reason`` nmhpo gave the failed one (it copies the user attributes)."""
-    import copy
-
-    import optuna
-
-    class RetryStaleTrial(optuna.storages.RetryHeartbeatStaleTrialCallback):
-        def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-            trial = copy.copy(trial)
-            trial.user_attrs = {k: v for k, v in trial.user_attrs.items() if k != "fail_reason"}
-            super().__call__(study, trial)
-
-    return RetryStaleTrial(max_retry=3)
 
 
 def _tune_sqlite(engine: Any) -> None:

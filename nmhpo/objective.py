@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import socket
 import time
@@ -70,6 +71,27 @@ def task_data(cfg: StudyConfig) -> TaskData:
         cfg.task.data_seed,
         None if path is None else str(path),
         str(cfg.cache_dir),
+    )
+
+
+def data_problem(cfg: StudyConfig, data: TaskData) -> str | None:
+    """What the study's space needs of the data that the data does not have: conv layers need
+    square images ((n, channels, side, side), or a flat square size read as one channel).
+    Found once the data is read, before any trial, rather than as a shape error in each."""
+    from nmhpo.config import _largest
+    from nmhpo.registry import SOFTWARE
+
+    spec = cfg.space.software.get("conv_layers")
+    if _largest(spec, SOFTWARE["conv_layers"].default) == 0:
+        return None
+    shape = data.input_shape
+    if len(shape) == 3 and shape[1] == shape[2]:
+        return None
+    if len(shape) != 3 and math.isqrt(math.prod(shape)) ** 2 == math.prod(shape):
+        return None
+    return (
+        "space.software.conv_layers: conv layers need square images, (n, channels, side, side) "
+        f"or a flat square size; the task's samples are {tuple(shape)}"
     )
 
 

@@ -86,6 +86,17 @@ _logger = logging.getLogger(__name__)
 STALE_REASON = "its worker stopped sending heartbeats (killed, or its machine lost)"
 
 
+class RetryStaleTrial(optuna.storages.RetryHeartbeatStaleTrialCallback):
+    """Optuna's retry of a stale trial, except that the new trial does not inherit the
+    ``fail_reason`` `BatchedRDBStorage` gave the failed one (Optuna copies the user
+    attributes). At module level, so that a storage holding it can be pickled."""
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        trial = copy.copy(trial)
+        trial.user_attrs = {k: v for k, v in trial.user_attrs.items() if k != "fail_reason"}
+        super().__call__(study, trial)
+
+
 @dataclass
 class _Pending:
     params: dict[str, tuple[float, distributions.BaseDistribution, Any]] = field(

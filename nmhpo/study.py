@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nmhpo.analysis import pareto_trials
-from nmhpo.config import StudyConfig, check_storage_url, mask_url
+from nmhpo.config import StudyConfig, check_storage_url, mask_url, search_problem
 from nmhpo.database import count_complete, create_or_load, load_existing, open_storage
 from nmhpo.devices import check_available, device_for
-from nmhpo.errors import StorageError, StudyStoppedError
+from nmhpo.errors import ConfigError, StorageError, StudyStoppedError
 from nmhpo.grid import requeue_failed_grid_points
 from nmhpo.multifidelity import wrap_sampler
 from nmhpo.samplers import make_sampler
@@ -238,10 +238,13 @@ def _prepare_data(cfg: StudyConfig) -> None:
 
     Raises:
         TaskError: the data cannot be read or breaks the documented rules.
+        ConfigError: the space needs what the data does not have (conv layers, images).
     """
-    from nmhpo.objective import task_data
+    from nmhpo.objective import data_problem, task_data
 
-    task_data(cfg)
+    problem = data_problem(cfg, task_data(cfg))
+    if problem:
+        raise ConfigError(f"{cfg.path}: {problem}" if cfg.path else problem)
 
 
 def run_study(
@@ -275,6 +278,9 @@ def run_study(
     """
     from optuna.trial import TrialState
 
+    problem = search_problem(cfg)
+    if problem:
+        raise ConfigError(f"{cfg.path}: {problem}" if cfg.path else problem)
     check_available(cfg.study.device)
     url = cfg.storage_url()
     if cfg.study.storage is None and cfg.storage_dir is not None:

@@ -11,6 +11,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+import numpy as np
 import pytest
 from optuna.trial import TrialState
 
@@ -84,6 +85,8 @@ def test_run_then_open_and_read_a_study(tmp_path: Path, capsys: pytest.CaptureFi
     # States and trial numbers as a notebook user types them.
     assert again.trials("complete") == again.trials([TrialState.COMPLETE]) == trials
     assert again.trials(TrialState.FAIL) == []
+    assert again.report(tmp_path / "rep3", trial=np.int64(1)).breakdown_trial == 1  # a
+    # number taken from to_dataframe() is a NumPy integer
     for bad in ("1", 1.0, True):
         with pytest.raises(NmhpoError, match=r"^trial: expected a trial number \(int\)"):
             again.export(bad)  # type: ignore[arg-type]
@@ -116,7 +119,7 @@ def test_api_errors_are_nmhpo_errors(tmp_path: Path) -> None:
         nmhpo.run_study(path, n_trials=0)
     with pytest.raises(ConfigError, match=r"^study_name: "):
         nmhpo.run_study(path, study_name="no spaces")
-    for workers in (0, -3, "2", 1.5, True):
+    for workers in (0, -3, "2", 1.5, True, np.int64(0)):
         with pytest.raises(ConfigError, match=r"^workers: expected an int >= 1"):
             nmhpo.run_study(path, workers=workers)  # type: ignore[arg-type]
     for timeout in (-1, 0, "x"):
@@ -157,6 +160,9 @@ def test_a_config_keeps_its_paths_when_the_working_directory_changes(
         assert cfg.base_dir == here
         assert cfg.storage_url() == f"sqlite:///{here / 'nmhpo-studies.db'}"
         assert cfg.cache_dir == here / "nmhpo-cache"
+    # An absolute study file needs no working directory at all.
+    absolute = nmhpo.load_config(here / "tiny.toml")
+    assert absolute.workdir is None and absolute.base_dir == here
     # A dict is accepted where a config is: it is validated here, in `elsewhere`.
     with pytest.raises(StorageError, match=str(elsewhere / "nmhpo-studies.db")):
         nmhpo.open_study(tomllib.loads(tiny_study_text()))

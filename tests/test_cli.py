@@ -349,3 +349,27 @@ def test_a_data_file_that_cannot_be_used_is_refused_before_the_study_is_written(
         assert result.stderr.splitlines() == [result.stderr.splitlines()[-1]]
         assert result.stderr.startswith(expected), result.stderr
     assert not (tmp_path / "nmhpo-studies.db").exists()  # nothing written
+
+
+def test_conv_layers_on_data_that_is_no_square_image_are_refused_at_validate(
+    tmp_path: Path,
+) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for name, shape in (("flat", (50,)), ("wide", (1, 8, 6))):
+        np.savez(
+            tmp_path / f"{name}.npz",
+            x_train=rng.random((20, *shape)),
+            y_train=np.arange(20) % 4,
+            x_val=rng.random((4, *shape)),
+            y_val=np.arange(4),
+        )
+        path = tmp_path / f"{name}.toml"
+        text = tiny_study_text().replace("n_train = 600", f'path = "{name}.npz"')
+        path.write_text(text.replace("[space.software]", "[space.software]\nconv_layers = 1"))
+        for command in ("validate", "run"):
+            result = _invoke(command, str(path))
+            assert result.exit_code == 2, result.output
+            assert "space.software.conv_layers: conv layers need square images" in result.stderr
+        assert not (tmp_path / "nmhpo-studies.db").exists()

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from nmhpo.config import FixedParam, StudyConfig, load_config
 from nmhpo.errors import ConfigError
@@ -428,9 +429,46 @@ def test_an_in_memory_sqlite_storage_is_refused(tiny_study: Path, url: str) -> N
 
 
 def test_a_study_that_searches_nothing_runs_one_trial_only(tmp_path: Path) -> None:
+    from nmhpo.cli import app
+    from nmhpo.config import search_problem
+    from nmhpo.study import run_study
+
     raw = tomllib.loads(tiny_study_text())
     raw["space"] = {"software": {"epochs": 1}}
-    with pytest.raises(ConfigError, match=r"^space: nothing is searched .* study\.n_trials = 1"):
+    cfg = StudyConfig.model_validate(raw)  # readable (a report of such a study works)...
+    with pytest.raises(ConfigError, match=r"^space: nothing is searched .* got n_trials = 3"):
+        run_study(cfg)  # ...but running 3 copies of one point is refused
+    assert search_problem(cfg.with_overrides(n_trials=1)) is None  # one fixed design is fine
+    path = tmp_path / "fixed.toml"
+    path.write_text(tiny_study_text().split("[space.software]")[0])
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2 and "space: nothing is searched" in result.stderr
+    assert not (tmp_path / "nmhpo-studies.db").exists()
+
+
+def test_bragg_ranges_are_toml_arrays(tmp_path: Path) -> None:
+    """Strict options still take [low, high] from TOML (and from a stored config's JSON)."""
+    text = tiny_study_text().replace('name = "digits"\nn_train = 600', 'name = "bragg"')
+    raw = tomllib.loads(text)
+    raw["study"]["objectives"] = [{"name": "px_err_p75", "direction": "minimize"}]
+    raw["task"]["amplitude"] = [100, 8000]
+    cfg = StudyConfig.model_validate(raw)
+    assert cfg.task_options().amplitude == (100.0, 8000.0)
+    again = StudyConfig.model_validate(cfg.model_dump(mode="json", by_alias=True))
+    assert again.identity_hash() == cfg.identity_hash()
+    raw["task"]["amplitude"] = [8000, 100]
+    with pytest.raises(ConfigError, match="amplitude must be"):
         StudyConfig.model_validate(raw)
-    raw["study"]["n_trials"] = 1  # evaluating one fixed design is fine
-    assert not StudyConfig.model_validate(raw).searched()
+
+
+def test_a_file_for_a_folder_task_and_a_folder_for_a_file_task_are_refused(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "t10k.npz").write_bytes(b"")
+    raw = tomllib.loads(tiny_study_text())
+    raw["task"] = {"name": "mnist", "path": str(tmp_path / "t10k.npz")}
+    with pytest.raises(ConfigError, match=r"task\.path: the mnist task reads a folder"):
+        StudyConfig.model_validate(raw)
+    raw["task"] = {"name": "digits", "path": str(tmp_path)}
+    with pytest.raises(ConfigError, match=r"task\.path: the digits task reads one \.npz file"):
+        StudyConfig.model_validate(raw)

@@ -222,6 +222,9 @@ def read_npz(path: Path, info: TaskInfo, *, check: bool = True) -> Splits:
             f"{path}: missing array {missing[0]!r}; expected {', '.join(NPZ_ARRAYS)} "
             "(x_test/y_test optional)"
         )
+    if ("x_test" in arrays) != ("y_test" in arrays):
+        given, absent = ("x_test", "y_test") if "x_test" in arrays else ("y_test", "x_test")
+        raise TaskError(f"{path}: {given} without {absent}; give both, or neither")
     arrays.setdefault("x_test", arrays["x_val"])
     arrays.setdefault("y_test", arrays["y_val"])
     problem = _npz_problem(arrays, info) if check else None
@@ -238,7 +241,19 @@ def read_npz(path: Path, info: TaskInfo, *, check: bool = True) -> Splits:
         else:
             arrays[f"y_{split}"] = y.astype(np.float32).reshape(len(y), -1)
     meta = {k.removeprefix("meta_"): v for k, v in arrays.items() if k.startswith("meta_")}
-    return Splits(*(arrays[k] for k in NPZ_ARRAYS), meta=meta)
+    splits = Splits(*(arrays[k] for k in NPZ_ARRAYS), meta=meta)
+    if check:
+        # The task's own rules (pbl needs meta_y_mean and meta_y_std, ptycho's targets are
+        # two images): scoring two samples finds them now, not after every trial trained.
+        try:
+            info.score(splits.y_val[:2], splits.y_val[:2], splits.meta)
+        except TaskError as exc:
+            raise TaskError(f"{path}: {exc}") from None
+        except (ValueError, IndexError, KeyError, TypeError) as exc:
+            raise TaskError(
+                f"{path}: the {info.name} task cannot score these arrays: {exc}"
+            ) from None
+    return splits
 
 
 def cache_key(
@@ -282,12 +297,18 @@ def _npz_problem(arrays: Mapping[str, np.ndarray], info: TaskInfo) -> str | None
                 f"got {x.shape[1:]}"
             )
         if info.events:
-            if x.min() < 0:
-                return f"x_{split}: expected event counts >= 0; got {x.min()}"
+            problem = _events_problem(f"x_{split}", x, info)
+            if problem:
+                return problem
         elif x.min() < 0 or x.max() > 1:
             return (
                 f"x_{split}: expected inputs scaled to [0, 1]; got values from {x.min():.4g} "
                 f"to {x.max():.4g}"
+            )
+        elif x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
+            return (
+                f"x_{split}: expected images as (n, channels, height, width); got "
+                f"{x.shape[1:]}, which looks like channels last (move that axis to the front)"
             )
         if info.kind == "classification":
             if y.ndim != 1:
@@ -302,6 +323,55 @@ def _npz_problem(arrays: Mapping[str, np.ndarray], info: TaskInfo) -> str | None
                     f"y_{split}: expected {expected} target values per sample, as y_train "
                     f"has; got {width}"
                 )
+    if info.kind == "classification":
+        return _labels_problem(arrays)
+    return _targets_problem(arrays["y_train"])
+
+
+def _events_problem(key: str, x: np.ndarray, info: TaskInfo) -> str | None:
+    """Event counts: whole numbers >= 0 on a time axis, a camera's as (n, T, 2, H, W)."""
+    if info.image and (x.ndim != 5 or x.shape[2] != 2):
+        return (
+            f"{key}: expected event counts as (n, time_bins, 2, height, width) (ON and OFF "
+            f"polarities); got shape {x.shape}"
+        )
+    if x.ndim < 3:
+        return f"{key}: expected event counts as (n, time_bins, ...); got shape {x.shape}"
+    if x.min() < 0 or (x.dtype.kind == "f" and not np.array_equal(x, np.round(x))):
+        return f"{key}: expected event counts (whole numbers >= 0); got {x.min()} to {x.max()}"
+    return None
+
+
+def _labels_problem(arrays: Mapping[str, np.ndarray]) -> str | None:
+    """Classes 0..K-1, every one in the training split, and no class only in another split:
+    the network gets one output per class, so a gap or a stray label trains a wrong head."""
+    train = np.unique(arrays["y_train"].astype(np.int64))
+    if len(train) < 2:
+        return f"y_train: expected at least 2 classes; got only {train.tolist()}"
+    missing = sorted(set(range(int(train.max()) + 1)) - set(train.tolist()))
+    if missing:
+        return (
+            f"y_train: expected classes 0 to {int(train.max())} with every one present; "
+            f"class {missing[0]} has no training sample"
+        )
+    for split in ("val", "test"):
+        other = np.unique(arrays[f"y_{split}"].astype(np.int64))
+        stray = sorted(set(other.tolist()) - set(train.tolist()))
+        if stray:
+            return f"y_{split}: class {stray[0]} does not occur in y_train"
+    return None
+
+
+def _targets_problem(y_train: np.ndarray) -> str | None:
+    """Regression targets are trained on as they are: far from unit scale, the loss explodes
+    (mean 300 gave a loss of 9e4 and a diverged run), so ask for the normalisation."""
+    y = y_train.reshape(len(y_train), -1).astype(np.float64)
+    mean, std = np.abs(y.mean(axis=0)).max(), y.std(axis=0).max()
+    if mean > 10 or std > 10:
+        return (
+            "y_train: expected normalised targets (about mean 0 and std 1 per output; keep "
+            f"the scale in meta_* arrays); got |mean| up to {mean:.3g}, std up to {std:.3g}"
+        )
     return None
 
 

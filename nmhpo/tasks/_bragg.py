@@ -35,11 +35,13 @@ size for the metrics.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 from scipy import ndimage
 
+from nmhpo.errors import TaskError
 from nmhpo.tasks._base import Splits, TaskInfo, TaskOptions, generated_splits
 
 _FOUR_LN2 = 4.0 * np.log(2.0)
@@ -85,6 +87,12 @@ class BraggOptions(TaskOptions):
         if value % 2 == 0:
             raise ValueError(f"patch must be odd; got {value}")
         return value
+
+    @field_validator("amplitude", "fwhm_px", "eta", "read_noise", mode="before")
+    @classmethod
+    def _list_as_range(cls, value: Any) -> Any:
+        # TOML and JSON have arrays, not tuples: strict options take [low, high] as the pair.
+        return tuple(value) if isinstance(value, list) else value
 
     @field_validator("amplitude", "fwhm_px", "eta", "read_noise")
     @classmethod
@@ -247,6 +255,11 @@ def score(
     """Euclidean centre error in pixels (targets are centre / patch; patch 11 unless
     ``meta["patch"]`` says otherwise): mean and the 50/75/95th percentiles BraggNN reports."""
     scale = float(meta["patch"]) if "patch" in meta else 11.0
+    if np.asarray(y_true).reshape(len(y_true), -1).shape[1] != 2:
+        raise TaskError(
+            "bragg targets must be (n, 2): the peak's (row, column) as fractions of the patch "
+            f"side; got {np.asarray(y_true).shape[1:]} per sample"
+        )
     diff = np.asarray(y_pred, dtype=float) - np.asarray(y_true, dtype=float)
     err = scale * np.linalg.norm(diff.reshape(len(diff), -1), axis=1)
     p50, p75, p95 = np.percentile(err, [50, 75, 95])

@@ -67,7 +67,7 @@ def test_user_npz_replaces_generation(tmp_path: Path) -> None:
     np.savez(
         path,
         x_train=rng.random((20, 64)),
-        y_train=rng.integers(0, 10, 20),
+        y_train=np.arange(20) % 10,
         x_val=rng.random((5, 64)),
         y_val=rng.integers(0, 10, 5),
     )
@@ -82,7 +82,7 @@ def test_user_npz_replaces_generation(tmp_path: Path) -> None:
 def _user_arrays(rng: np.random.Generator) -> dict[str, np.ndarray]:
     return {
         "x_train": rng.random((20, 64)),
-        "y_train": rng.integers(0, 10, 20),
+        "y_train": np.arange(20) % 10,  # every class in training
         "x_val": rng.random((5, 64)),
         "y_val": rng.integers(0, 10, 5),
     }
@@ -101,6 +101,16 @@ def _broken(a: np.ndarray, how: str) -> np.ndarray:
         return a[:, :32]
     if how == "text":
         return a.astype(str)
+    if how == "stray":
+        return np.where(np.arange(len(a)) == 0, 10, a)
+    if how == "gap":
+        return np.maximum(a, 1)
+    if how == "one":
+        return np.zeros_like(a)
+    if how == "last":
+        return a.reshape(len(a), 8, 8, 1)
+    if how == "test_only":
+        return a[:3]
     assert how == "empty"
     return a[:0]
 
@@ -115,6 +125,11 @@ def _broken(a: np.ndarray, how: str) -> np.ndarray:
         ({"x_val": "narrow"}, r"x_val: expected samples of x_train's shape \(64,\); got \(32,\)"),
         ({"y_train": "text"}, r"y_train: expected numbers; got dtype <U"),
         ({"x_val": "empty", "y_val": "empty"}, r"x_val: expected at least one sample"),
+        ({"y_val": "stray"}, r"y_val: class 10 does not occur in y_train"),
+        ({"y_train": "gap"}, r"y_train: expected classes 0 to 9 with every one present; class 0"),
+        ({"y_train": "one"}, r"y_train: expected at least 2 classes; got only \[0\]"),
+        ({"x_train": "last", "x_val": "last"}, r"x_train: .*looks like channels last"),
+        ({"x_test": "test_only"}, r"x_test without y_test; give both, or neither"),
     ],
 )
 def test_a_user_npz_that_breaks_the_rules_is_refused_in_one_line(
@@ -125,7 +140,7 @@ def test_a_user_npz_that_breaks_the_rules_is_refused_in_one_line(
     rng = np.random.default_rng(0)
     arrays = _user_arrays(rng)
     for key, how in change.items():
-        arrays[key] = _broken(arrays[key], how)
+        arrays[key] = _broken(arrays.get(key, arrays["x_val"]), how)
     path = tmp_path / "mine.npz"
     np.savez(path, **arrays)
     info = get_task("digits")
@@ -145,3 +160,48 @@ def test_float_class_labels_with_whole_values_are_accepted(tmp_path: Path) -> No
     info = get_task("digits")
     data = prepare(info, info.options(), 0, data_path=path)
     assert data.y_train.dtype == np.int64
+
+
+def test_a_task_specific_rule_of_a_user_npz_is_found_when_it_is_read(tmp_path: Path) -> None:
+    """pbl's metrics go back to physical units with meta_y_mean and meta_y_std: a file
+    without them used to fail in scoring, after every trial had trained."""
+    rng = np.random.default_rng(0)
+    arrays = {
+        "x_train": rng.random((20, 16)),
+        "y_train": rng.normal(size=(20, 68)),
+        "x_val": rng.random((5, 16)),
+        "y_val": rng.normal(size=(5, 68)),
+    }
+    path = tmp_path / "pbl.npz"
+    np.savez(path, **arrays)
+    info = get_task("pbl")
+    with pytest.raises(TaskError, match=r"pbl\.npz: pbl metrics need meta y_mean and y_std"):
+        prepare(info, info.options(), 0, data_path=path)
+    np.savez(path, **arrays, meta_y_mean=np.zeros(68), meta_y_std=np.ones(68))
+    assert prepare(info, info.options(), 0, data_path=path).y_val.shape == (5, 68)
+
+
+def test_event_counts_and_regression_targets_follow_their_rules(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(0.3, (12, 6, 2, 8, 8)).astype(np.uint8)
+    labels = np.arange(12) % 3
+    events = get_task("events-digits")
+    for x, message in (
+        (rng.random((12, 64)), r"expected event counts as \(n, time_bins, 2, height, width\)"),
+        (counts * 0.5, r"expected event counts \(whole numbers >= 0\)"),
+    ):
+        path = tmp_path / "events.npz"
+        np.savez(path, x_train=x, y_train=labels, x_val=x, y_val=labels)
+        with pytest.raises(TaskError, match=message):
+            prepare(events, events.options(), 0, data_path=path)
+    np.savez(path, x_train=counts, y_train=labels, x_val=counts, y_val=labels)
+    assert prepare(events, events.options(), 0, data_path=path).time_bins == 6
+
+    pbl = get_task("pbl")
+    y = rng.normal(300.0, 50.0, (20, 68))
+    path = tmp_path / "pbl.npz"
+    meta = {"meta_y_mean": np.zeros(68), "meta_y_std": np.ones(68)}
+    x = rng.random((20, 16))
+    np.savez(path, x_train=x, y_train=y, x_val=x[:5], y_val=y[:5], **meta)
+    with pytest.raises(TaskError, match=r"y_train: expected normalised targets"):
+        prepare(pbl, pbl.options(), 0, data_path=path)
