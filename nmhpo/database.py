@@ -6,10 +6,13 @@ hardware, space), so a resumed run can never silently mix two different searches
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import random
 import time
 import warnings
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -171,7 +174,45 @@ def create_or_load(cfg: StudyConfig, storage: BatchedRDBStorage) -> optuna.Study
             "choose another [study].name or --study-name"
         )
     _check_identity(study, cfg, stored_hash)
+    stored_data = study.user_attrs.get(_DATA_KEY)
+    if stored_data is not None and stored_data != data_fingerprint(cfg):
+        raise StorageError(
+            f"study {name!r}: its data ({cfg.data_path()}) changed since the study began, so "
+            "its trials were scored on other data; restore it, or start a new study under "
+            "another name ([study].name, --study-name or study_name=)"
+        )
     return study
+
+
+#: A user's data as it was when the study began (see `data_fingerprint`).
+_DATA_KEY = "nmhpo_data_fingerprint"
+
+
+def data_fingerprint(cfg: StudyConfig) -> str | None:
+    """What a user's data (``[task] path``) holds, so a resumed study notices that it was
+    edited: the path alone (part of the identity) says nothing of the contents. A file's
+    content hash; for a folder of recordings, its files' names and sizes (hashing gigabytes
+    at every start would cost more than it protects). None without a path."""
+    path = cfg.data_path()
+    if path is None or not path.exists():
+        return None
+    if path.is_file():
+        stat = path.stat()
+        return _file_hash(str(path), stat.st_size, stat.st_mtime_ns)
+    listing = sorted(
+        (str(p.relative_to(path)), p.stat().st_size) for p in path.rglob("*") if p.is_file()
+    )
+    return "files:" + hashlib.sha256(json.dumps(listing).encode()).hexdigest()[:32]
+
+
+@lru_cache(maxsize=8)
+def _file_hash(path: str, size: int, mtime_ns: int) -> str:
+    """sha256 of a file, once per process and version of the file (size, mtime)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()[:32]
 
 
 def _check_identity(study: optuna.Study, cfg: StudyConfig, stored_hash: str) -> None:
@@ -197,13 +238,16 @@ def _write_identity(study: optuna.Study, cfg: StudyConfig) -> None:
     study.set_user_attr("nmhpo_config", cfg.model_dump(mode="json", by_alias=True))
     study.set_user_attr("nmhpo_identity", cfg.identity())
     study.set_user_attr("nmhpo_version", __version__)
+    fingerprint = data_fingerprint(cfg)
+    if fingerprint is not None:
+        study.set_user_attr(_DATA_KEY, fingerprint)
     # Last: its presence tells other workers the identity is complete.
     study.set_user_attr("nmhpo_identity_hash", cfg.identity_hash())
 
 
 def _orphan_of(study: optuna.Study, cfg: StudyConfig) -> bool:
     """An empty study with this config's directions and, at most, part of an nmhpo identity."""
-    partial = {"nmhpo_config", "nmhpo_identity", "nmhpo_version"}
+    partial = {"nmhpo_config", "nmhpo_identity", "nmhpo_version", _DATA_KEY}
     directions = [o.resolved_direction for o in cfg.study.objectives]
     return (
         not study.get_trials(deepcopy=False)

@@ -329,3 +329,29 @@ def test_a_failed_trial_gets_one_optuna_line_without_traceback() -> None:
     assert not keep.filter(record("Trial 3 failed with value None."))
     assert not keep.filter(record("Trial 4 failed because of ...", KeyboardInterrupt()))
     assert keep.filter(record("Trial 5 failed with value (0.5, nan)."))
+
+
+def test_a_study_on_a_users_data_file_notices_when_the_file_changed(tmp_path: Path) -> None:
+    """The path is part of the study's identity but says nothing of the contents: resuming
+    on an edited file would mix trials scored on two datasets in one front."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    arrays = {
+        "x_train": rng.random((60, 64)),
+        "y_train": np.arange(60) % 10,
+        "x_val": rng.random((20, 64)),
+        "y_val": np.arange(20) % 10,
+    }
+    data = tmp_path / "mine.npz"
+    np.savez(data, **arrays)
+    original = data.read_bytes()
+    path = _write(
+        tmp_path, tiny_study_text(n_trials=1).replace("n_train = 600", 'path = "mine.npz"')
+    )
+    assert run_study(load_config(path)).n_complete == 1
+    np.savez(data, **{**arrays, "y_train": (np.arange(60) + 1) % 10})  # relabelled
+    with pytest.raises(StorageError, match=r"its data \(.*mine\.npz\) changed since"):
+        run_study(load_config(path).with_overrides(n_trials=2))
+    data.write_bytes(original)  # the same contents again (a new modification time)
+    assert run_study(load_config(path).with_overrides(n_trials=2)).n_complete == 2
