@@ -20,7 +20,7 @@ import operator
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, SupportsIndex
+from typing import TYPE_CHECKING, Any, Literal
 
 from nmhpo.config import StudyConfig, load_config, mask_url
 from nmhpo.errors import ConfigError, NmhpoError
@@ -64,9 +64,12 @@ def _config(
 def _trial_number(value: Any, what: str = "trial") -> int:
     """A trial number as the user gave it, refused unless it is an int: "1" or 1.0 would
     otherwise fail later with a message that names a trial which exists."""
-    if isinstance(value, bool) or not isinstance(value, SupportsIndex):
-        raise NmhpoError(f"{what}: expected a trial number (int); got {value!r}")
-    return operator.index(value)  # a NumPy integer (from to_dataframe) too
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        return operator.index(value)  # a NumPy integer (from to_dataframe) too
+    except TypeError:
+        raise NmhpoError(f"{what}: expected a trial number (int); got {value!r}") from None
 
 
 class Study:
@@ -274,9 +277,15 @@ def run_study(
     from nmhpo.study import quiet_optuna
     from nmhpo.study import run_study as run
 
-    if isinstance(workers, bool) or not isinstance(workers, SupportsIndex) or workers < 1:
-        raise ConfigError(f"workers: expected an int >= 1; got {workers!r}")
-    workers = operator.index(workers)
+    given = workers
+    try:
+        if isinstance(workers, bool):
+            raise TypeError
+        workers = operator.index(workers)
+    except TypeError:
+        workers = 0
+    if workers < 1:
+        raise ConfigError(f"workers: expected an int >= 1; got {given!r}")
     if timeout_s is not None and (
         isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s <= 0
     ):

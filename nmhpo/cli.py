@@ -209,6 +209,11 @@ def validate(study: StudyArg) -> None:
 
     with _errors():
         cfg = _load(study)
+        from nmhpo.config import search_problem
+
+        problem = search_problem(cfg)  # (in `run`'s order: the space, then the data)
+        if problem:
+            raise NmhpoError(f"{cfg.path}: {problem}")
         data, info = cfg.data_path(), cfg.task_info()
         if data is not None and info.read_path is None:
             from nmhpo.objective import data_problem
@@ -218,11 +223,6 @@ def validate(study: StudyArg) -> None:
             problem = data_problem(cfg, TaskData(info, read_npz(data, info)))
             if problem:
                 raise NmhpoError(f"{cfg.path}: {problem}")
-        from nmhpo.config import search_problem
-
-        problem = search_problem(cfg)
-        if problem:
-            raise NmhpoError(f"{cfg.path}: {problem}")
         searched = cfg.searched()
         grid = f", grid of {grid_size(cfg)} points" if cfg.study.sampler == "grid" else ""
         out.print(

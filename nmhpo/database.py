@@ -7,7 +7,6 @@ hardware, space), so a resumed run can never silently mix two different searches
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import random
 import time
@@ -189,20 +188,19 @@ _DATA_KEY = "nmhpo_data_fingerprint"
 
 
 def data_fingerprint(cfg: StudyConfig) -> str | None:
-    """What a user's data (``[task] path``) holds, so a resumed study notices that it was
-    edited: the path alone (part of the identity) says nothing of the contents. A file's
-    content hash; for a folder of recordings, its files' names and sizes (hashing gigabytes
-    at every start would cost more than it protects). None without a path."""
+    """What a user's data file (``[task] path``) holds, so a resumed study notices that it
+    was edited: the path alone (part of the identity) says nothing of the contents. The
+    file's content hash, so a copy with the same bytes (a new modification time) resumes.
+    None without a path, and for a folder of a public dataset's recordings: the folder may
+    also hold the study itself, its database and caches, which every trial changes."""
     path = cfg.data_path()
-    if path is None or not path.exists():
+    if path is None or not path.is_file():
         return None
-    if path.is_file():
+    try:
         stat = path.stat()
         return _file_hash(str(path), stat.st_size, stat.st_mtime_ns)
-    listing = sorted(
-        (str(p.relative_to(path)), p.stat().st_size) for p in path.rglob("*") if p.is_file()
-    )
-    return "files:" + hashlib.sha256(json.dumps(listing).encode()).hexdigest()[:32]
+    except OSError:
+        return None  # (unreadable now: reading the data reports it in one line)
 
 
 @lru_cache(maxsize=8)

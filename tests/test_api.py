@@ -87,7 +87,7 @@ def test_run_then_open_and_read_a_study(tmp_path: Path, capsys: pytest.CaptureFi
     assert again.trials(TrialState.FAIL) == []
     assert again.report(tmp_path / "rep3", trial=np.int64(1)).breakdown_trial == 1  # a
     # number taken from to_dataframe() is a NumPy integer
-    for bad in ("1", 1.0, True):
+    for bad in ("1", 1.0, True, np.array([1])):
         with pytest.raises(NmhpoError, match=r"^trial: expected a trial number \(int\)"):
             again.export(bad)  # type: ignore[arg-type]
         with pytest.raises(NmhpoError, match=r"^trial: expected a trial number \(int\)"):
@@ -119,7 +119,7 @@ def test_api_errors_are_nmhpo_errors(tmp_path: Path) -> None:
         nmhpo.run_study(path, n_trials=0)
     with pytest.raises(ConfigError, match=r"^study_name: "):
         nmhpo.run_study(path, study_name="no spaces")
-    for workers in (0, -3, "2", 1.5, True, np.int64(0)):
+    for workers in (0, -3, "2", 1.5, True, np.int64(0), np.array([2])):
         with pytest.raises(ConfigError, match=r"^workers: expected an int >= 1"):
             nmhpo.run_study(path, workers=workers)  # type: ignore[arg-type]
     for timeout in (-1, 0, "x"):
