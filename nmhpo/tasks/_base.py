@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
 import zipfile
 from collections.abc import Callable, Mapping
@@ -267,13 +268,33 @@ def cache_key(
         "seed": seed,
     }
     if data_path is not None:
-        files = sorted(p for p in data_path.rglob("*") if p.is_file())
         key["path"] = str(data_path.resolve())
-        key["files"] = [
-            [str(f.relative_to(data_path)), f.stat().st_size, f.stat().st_mtime_ns] for f in files
-        ]
+        key["files"] = _dataset_files(data_path)
     blob = json.dumps(key, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+#: What nmhpo writes beside a study (its database, caches, reports, exports), which may be
+#: inside the data folder when the study file is: not the dataset's.
+_OWN_FILES = re.compile(r"nmhpo-.*|.*\.(db|sqlite3?)(-wal|-shm|-journal)?")
+
+
+def _dataset_files(folder: Path) -> list[list[Any]]:
+    """Every file of a dataset folder (relative name, size, modification time), nmhpo's own
+    files left out: counted, a study kept in its data folder would change the key with every
+    trial, and read (and cache) the whole dataset again at every start."""
+    out: list[list[Any]] = []
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder)
+        if any(_OWN_FILES.fullmatch(part) for part in rel.parts):
+            continue
+        try:
+            if p.is_file():
+                stat = p.stat()
+                out.append([str(rel), stat.st_size, stat.st_mtime_ns])
+        except OSError:  # removed meanwhile (a SQLite journal)
+            continue
+    return out
 
 
 def _npz_problem(arrays: Mapping[str, np.ndarray], info: TaskInfo) -> str | None:

@@ -205,3 +205,20 @@ def test_event_counts_and_regression_targets_follow_their_rules(tmp_path: Path) 
     np.savez(path, x_train=x, y_train=y, x_val=x[:5], y_val=y[:5], **meta)
     with pytest.raises(TaskError, match=r"y_train: expected normalised targets"):
         prepare(pbl, pbl.options(), 0, data_path=path)
+
+
+def test_a_dataset_folders_key_ignores_a_study_kept_inside_it(tmp_path: Path) -> None:
+    """A study file beside its data (``path = "."``) writes its database and caches there:
+    the dataset's key must not change with them, or every start reads it all again."""
+    from nmhpo.tasks._base import cache_key
+
+    info = get_task("mnist")
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(b"images")
+    before = cache_key(info, info.options(), 0, tmp_path)
+    (tmp_path / "nmhpo-studies.db").write_bytes(b"db")
+    (tmp_path / "nmhpo-studies.db-wal").write_bytes(b"wal")
+    (tmp_path / "nmhpo-cache" / "data").mkdir(parents=True)
+    (tmp_path / "nmhpo-cache" / "data" / "mnist-x.npz").write_bytes(b"cache")
+    assert cache_key(info, info.options(), 0, tmp_path) == before
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(b"labels")
+    assert cache_key(info, info.options(), 0, tmp_path) != before
