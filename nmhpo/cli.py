@@ -412,13 +412,15 @@ def worker(
             err.print(_trial_line(trial, cfg), highlight=False, markup=False)
 
         try:
-            summary = run_study(cfg, timeout_s=timeout, callbacks=[log_trial], requeue=False)
+            summary = run_study(
+                cfg, timeout_s=timeout, callbacks=[log_trial], requeue=False, independent=True
+            )
         except KeyboardInterrupt:
             err.print("interrupted: the running trial is marked failed")
             raise typer.Exit(130) from None
     out.print(
         f"worker done: study {summary.study_name!r} has {summary.n_complete}/"
-        f"{summary.n_target} complete trials ({summary.n_new} started here); "
+        f"{summary.n_target} complete trials ({summary.n_here} run by this worker); "
         f"storage {summary.storage}",
         highlight=False,
     )

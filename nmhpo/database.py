@@ -48,7 +48,7 @@ def open_storage(
             batched storage would only buffer until a flush that never comes.
     """
     import optuna
-    from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+    from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
     from nmhpo.storage import BatchedRDBStorage, RetryStaleTrial
 
@@ -89,6 +89,12 @@ def open_storage(
             # Workers starting together on an empty PostgreSQL database race to create the
             # tables (duplicate key in pg_type): the loser waits and finds them made.
             last = exc
+            time.sleep(0.2 * (attempt + 1) + random.random() * 0.3)
+        except OperationalError as exc:
+            # The same race on a new SQLite file: "table trials already exists".
+            last = exc
+            if "already exists" not in str(exc):
+                break
             time.sleep(0.2 * (attempt + 1) + random.random() * 0.3)
         except (SQLAlchemyError, ImportError, OSError) as exc:
             last = exc

@@ -6,9 +6,12 @@ bookkeeping in :mod:`nmhpo.grid`, worker processes and signals in :mod:`nmhpo.wo
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import re
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +74,24 @@ def quiet_optuna() -> None:
             handler.addFilter(_TrialFailureFilter())
 
 
+class _CountTrials:
+    """A callback that counts the trials this process ran (``n_new`` counts every worker's)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.n += 1
+
+
+def _process_salt() -> int:
+    """A number of this host and process, to seed a worker started on its own."""
+    import socket
+
+    text = f"{socket.gethostname()}:{os.getpid()}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
+
+
 @dataclass
 class RunSummary:
     """What a run did, for the CLI to render."""
@@ -88,6 +109,7 @@ class RunSummary:
     stopped_reason: str | None = None
     pareto: list[TrialRecord] = field(default_factory=list)
     n_pruned_new: int = 0  # stopped at a rung by the multi-fidelity pruner
+    n_here: int = 0  # trials this process ran (n_new counts every worker's)
 
 
 class _FailureGuard:
@@ -124,6 +146,7 @@ def _work(
     worker: int,
     callbacks: list[TrialCallback],
     deadline: float | None,
+    seed_worker: int | None = None,
 ) -> _FailureGuard:
     """One worker's loop: trials until the study has n_trials complete ones. Shared by
     `run_study` (in this process or in spawned ones) and `nmhpo worker` on other machines."""
@@ -137,7 +160,12 @@ def _work(
     interrupts = _Interrupts()
     with threadpool_limits(limits=cfg.study.torch_threads), interrupts.installed():
         return _work_loop(
-            cfg, worker=worker, callbacks=callbacks, deadline=deadline, interrupts=interrupts
+            cfg,
+            worker=worker,
+            callbacks=callbacks,
+            deadline=deadline,
+            interrupts=interrupts,
+            seed_worker=worker if seed_worker is None else seed_worker,
         )
 
 
@@ -148,6 +176,7 @@ def _work_loop(
     callbacks: list[TrialCallback],
     deadline: float | None,
     interrupts: _Interrupts,
+    seed_worker: int,
 ) -> _FailureGuard:
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
@@ -158,7 +187,7 @@ def _work_loop(
     storage = open_storage(cfg.storage_url(), heartbeat_s=cfg.study.heartbeat_s)
     study = create_or_load(cfg, storage)
     study.sampler = wrap_sampler(
-        make_sampler(cfg, len(study.get_trials(deepcopy=False)), worker), cfg
+        make_sampler(cfg, len(study.get_trials(deepcopy=False)), seed_worker), cfg
     )
     store = ModelStore(cfg.cache_dir / "models") if cfg.study.reuse_models else None
     device = device_for(cfg.study.device, worker)
@@ -215,7 +244,9 @@ def _wait_for_others(study: optuna.Study, target: int, deadline: float | None) -
             return False
         time.sleep(_POLL_S)
         # BatchedRDBStorage checks for stale trials at most once per heartbeat interval.
-        optuna.storages.fail_stale_trials(study)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
     return False
 
 
@@ -256,6 +287,7 @@ def run_study(
     on_progress: Callable[[int, int], None] | None = None,
     workers: int = 1,
     requeue: bool = True,
+    independent: bool = False,
 ) -> RunSummary:
     """Run (or resume) ``cfg``'s study until ``n_trials`` completed trials exist.
 
@@ -268,6 +300,9 @@ def run_study(
         workers: worker processes; 1 runs the trials in this process.
         requeue: queue failed grid points again (off for `nmhpo worker`, which joins a study
             whose owner does this).
+        independent: this process is one of many started on their own (`nmhpo worker`, a
+            SLURM array): its sampler's seed also depends on its host and process id, or
+            workers started together would all propose the same first points.
 
     Raises:
         DeviceError: [study].device asks for CUDA and torch sees none (before anything is
@@ -311,11 +346,18 @@ def run_study(
     stopped: list[str] = []
     procs: list[Any] = []
     errors: Any = None
+    mine = _CountTrials()
     if done < target:
         try:
             if workers > 1:
                 procs, errors = _start_workers(cfg, workers, timeout_s)
-            guard = _work(cfg, worker=0, callbacks=list(callbacks or []), deadline=deadline)
+            guard = _work(
+                cfg,
+                worker=0,
+                callbacks=[mine, *(callbacks or [])],
+                deadline=deadline,
+                seed_worker=_process_salt() if independent else None,
+            )
             if guard.tripped:
                 stopped.append(guard.message(cfg.study.name))
                 _interrupt(procs)
@@ -344,6 +386,7 @@ def run_study(
         n_complete=count_complete(study),
         n_target=target,
         n_new=len(new),
+        n_here=mine.n,
         n_failed_new=sum(t.state == TrialState.FAIL for t in new),
         n_pruned_new=sum(
             t.state == TrialState.PRUNED and "pruned.epoch" in t.user_attrs for t in new

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -200,3 +201,35 @@ def test_worker_joins_a_postgresql_study(tmp_path: Path, postgres: str) -> None:
     complete = study.get_trials(states=(TrialState.COMPLETE,))
     assert 4 <= len(complete) <= 5  # both stop at the target; one may finish a last trial
     assert all("worker done" in out for out, _ in outputs)
+    _assert_workers_ran_their_own_points(study, outputs)
+
+
+def _assert_workers_ran_their_own_points(
+    study: optuna.Study, outputs: list[tuple[str, str]]
+) -> None:
+    """Workers started together propose different points (each seeds its sampler with its
+    host and process id), and each reports the trials it ran itself."""
+    trials = study.get_trials()
+    points = {tuple(sorted(t.params.items())) for t in trials}
+    assert len(points) == len(trials), [t.params for t in trials]
+    ran = [int(re.search(r"\((\d+) run by this worker\)", out)[1]) for out, _ in outputs]
+    assert sum(ran) == len(trials), (ran, outputs)
+
+
+def test_workers_started_together_on_a_new_sqlite_file(tmp_path: Path) -> None:
+    """Before: one of two workers started at once on a new file could fail ("table trials
+    already exists"), and both proposed the same first points."""
+    path = tmp_path / "together.toml"
+    path.write_text(tiny_study_text(n_trials=4).replace('name = "tiny"', 'name = "together"'))
+    procs = [
+        subprocess.Popen(
+            [*CMD, "worker", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    study = optuna.load_study(
+        study_name="together", storage=f"sqlite:///{tmp_path / 'nmhpo-studies.db'}"
+    )
+    _assert_workers_ran_their_own_points(study, outputs)
