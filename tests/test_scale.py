@@ -189,6 +189,16 @@ def test_worker_joins_a_postgresql_study(tmp_path: Path, postgres: str) -> None:
     text = text.replace('name = "tiny"', 'name = "joined"')
     path = tmp_path / "joined.toml"
     path.write_text(text)
+    outputs = _two_workers(path)
+    study = optuna.load_study(study_name="joined", storage=postgres)
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert 4 <= len(complete) <= 5  # both stop at the target; one may finish a last trial
+    assert all("worker done" in out for out, _ in outputs)
+    _assert_workers_ran_their_own_points(study, outputs)
+
+
+def _two_workers(path: Path) -> list[tuple[str, str]]:
+    """``nmhpo worker`` started twice at once, as a scheduler starts an array; both succeed."""
     procs = [
         subprocess.Popen(
             [*CMD, "worker", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -197,11 +207,7 @@ def test_worker_joins_a_postgresql_study(tmp_path: Path, postgres: str) -> None:
     ]
     outputs = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
-    study = optuna.load_study(study_name="joined", storage=postgres)
-    complete = study.get_trials(states=(TrialState.COMPLETE,))
-    assert 4 <= len(complete) <= 5  # both stop at the target; one may finish a last trial
-    assert all("worker done" in out for out, _ in outputs)
-    _assert_workers_ran_their_own_points(study, outputs)
+    return outputs
 
 
 def _assert_workers_ran_their_own_points(
@@ -221,14 +227,7 @@ def test_workers_started_together_on_a_new_sqlite_file(tmp_path: Path) -> None:
     already exists"), and both proposed the same first points."""
     path = tmp_path / "together.toml"
     path.write_text(tiny_study_text(n_trials=4).replace('name = "tiny"', 'name = "together"'))
-    procs = [
-        subprocess.Popen(
-            [*CMD, "worker", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        for _ in range(2)
-    ]
-    outputs = [p.communicate(timeout=600) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outputs
+    outputs = _two_workers(path)
     study = optuna.load_study(
         study_name="together", storage=f"sqlite:///{tmp_path / 'nmhpo-studies.db'}"
     )
