@@ -365,6 +365,8 @@ def _run_with_progress(cfg: Any, timeout: float | None, workers: int) -> None:
                 # Failed before any trial ended: remove the bar, leave the error line alone.
                 progress.live.transient = not trials_shown
                 raise
+            else:  # the final count, whichever worker ended the last trial
+                progress.update(bar, completed=summary.n_complete, total=summary.n_target)
             finally:
                 if progress.live.is_started:  # (stopping prints a newline when not a terminal)
                     progress.stop()
@@ -375,6 +377,11 @@ def _run_with_progress(cfg: Any, timeout: float | None, workers: int) -> None:
         f"study {summary.study_name!r}: {summary.n_complete}/{summary.n_target} trials complete "
         f"({summary.n_new} run now, "
         + (f"{summary.n_pruned_new} stopped early, " if summary.n_pruned_new else "")
+        + (
+            f"{summary.n_skipped_new} skipped (grid point taken by another worker), "
+            if summary.n_skipped_new
+            else ""
+        )
         + f"{summary.n_failed_new} failed) in "
         f"{summary.wall_time_s:.1f} s; storage {summary.storage}",
         highlight=False,

@@ -110,6 +110,8 @@ class RunSummary:
     pareto: list[TrialRecord] = field(default_factory=list)
     n_pruned_new: int = 0  # stopped at a rung by the multi-fidelity pruner
     n_here: int = 0  # trials this process ran (n_new counts every worker's)
+    #: Pruned before any training: a grid point another worker had already taken.
+    n_skipped_new: int = 0
 
 
 class _FailureGuard:
@@ -390,6 +392,9 @@ def run_study(
         n_failed_new=sum(t.state == TrialState.FAIL for t in new),
         n_pruned_new=sum(
             t.state == TrialState.PRUNED and "pruned.epoch" in t.user_attrs for t in new
+        ),
+        n_skipped_new=sum(
+            t.state == TrialState.PRUNED and "pruned.epoch" not in t.user_attrs for t in new
         ),
         wall_time_s=time.perf_counter() - start,
         objective_names=[o.name for o in cfg.study.objectives],

@@ -61,6 +61,12 @@ def test_two_workers_share_sqlite_without_lock_errors(tmp_path: Path) -> None:
     trials = _trials(f"sqlite:///{tmp_path / 'nmhpo-studies.db'}")
     _assert_every_grid_point_once(trials, 16)
     assert not [t for t in trials if t.state == TrialState.FAIL]
+    # The summary accounts for every trial: a point another worker took is "skipped".
+    counts = re.search(
+        r"16/16 trials complete \((\d+) run now, (?:(\d+) skipped .*?, )?0 failed", result.stdout
+    )
+    assert counts, result.stdout
+    assert int(counts[1]) == len(trials) == 16 + int(counts[2] or 0)
     # this process and one spawned worker both ran trials
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     workers = Counter(t.user_attrs["run.worker"] for t in complete)
