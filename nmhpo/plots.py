@@ -331,6 +331,15 @@ def plot_importance(
     _save(fig, path)
 
 
+def _compact_ticks(ax: Any) -> None:
+    """At most four x ticks in engineering notation (150k, not 150000): six-digit areas in
+    a narrow panel ran together into one unreadable label."""
+    from matplotlib.ticker import EngFormatter, MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+    ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+
+
 def _breakdown_panel(ax: Any, parts: Mapping[str, float], unit: str, what: str) -> None:
     shown = {k: float(v) for k, v in parts.items() if float(v) != 0.0}
     if not shown:
@@ -347,6 +356,7 @@ def _breakdown_panel(ax: Any, parts: Mapping[str, float], unit: str, what: str) 
     ax.set_yticks(y, names, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, vals.max() * 1.4)
+    _compact_ticks(ax)
     ax.set_xlabel(f"{what} ({unit})")
     hidden = len(parts) - len(shown)
     note = f"; {hidden} at 0 not shown" if hidden else ""
@@ -392,6 +402,7 @@ def plot_breakdown(
         ax.set_yticks(y, [f"layer {k}" for k in range(len(vals))], fontsize=8)
         ax.invert_yaxis()
         ax.set_xlim(0, max(vals.max(initial=0.0), 1e-12) * 1.4)
+        _compact_ticks(ax)
         ax.set_xlabel("energy (pJ)")
         ax.set_title("energy by crossbar layer", fontsize=9)
         ax.grid(True, axis="x", alpha=0.3)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,7 +122,14 @@ def _breakdown_trial(
             f"trial: expected a trial number of study {study.study_name!r} (0-{top}); "
             f"got {trial_number}"
         )
-    return TrialRecord.from_trial(trials[trial_number])
+    record = TrialRecord.from_trial(trials[trial_number])
+    breakdown = None if record.result is None else record.result.breakdown
+    if breakdown is None or not (breakdown.energy_pj or breakdown.area_um2):
+        raise ConfigError(
+            f"trial {trial_number} of study {study.study_name!r} is {record.state} and has no "
+            "energy/area breakdown; give the number of a completed trial"
+        )
+    return record
 
 
 def _breakdown_figure(
@@ -134,13 +140,7 @@ def _breakdown_figure(
 
     breakdown = None if trial.result is None else trial.result.breakdown
     if breakdown is None or not (breakdown.energy_pj or breakdown.area_um2):
-        if chosen:
-            warnings.warn(
-                f"trial {trial.number} has no energy/area breakdown (state {trial.state}); "
-                "pass the number of a completed nmhpo trial",
-                stacklevel=3,
-            )
-        return None
+        return None  # (a chosen trial without one was refused before anything was written)
     names = objective_names(study)
     values = ", ".join(f"{n} {v:.4g}" for n, v in zip(names, trial.values or [], strict=False))
     plot_breakdown(

@@ -458,9 +458,11 @@ def test_write_report_rejects_a_missing_trial_and_a_foreign_grid(tmp_path: Path)
         write_report(study, tmp_path, trial_number=7)
     with pytest.raises(StorageError, match="different objectives"):
         write_report(study, tmp_path, grid=_finder())
-    with pytest.warns(UserWarning, match="trial 2 has no energy/area breakdown"):
-        report = write_report(study, tmp_path, trial_number=2)  # the failed trial
-    assert report.breakdown_trial is None
+    out = tmp_path / "failed"
+    # The failed trial: refused in one line before anything is written, as export refuses it.
+    with pytest.raises(ConfigError, match=r"^trial 2 of study 'small' is FAIL and has no"):
+        write_report(study, out, trial_number=2)
+    assert not out.exists()
 
 
 # --- the trial record -------------------------------------------------------------------------
