@@ -215,6 +215,15 @@ def validate(study: StudyArg) -> None:
         if problem:
             raise NmhpoError(f"{cfg.path}: {problem}")
         data, info = cfg.data_path(), cfg.task_info()
+        from nmhpo.config import unused_task_options
+
+        for key in unused_task_options(cfg):
+            err.print(
+                f"warning: {cfg.path}: task.{key}: not used: the data comes from {data}, "
+                "whose splits are used as they are",
+                highlight=False,
+                soft_wrap=True,
+            )
         if data is not None and info.read_path is None:
             from nmhpo.objective import data_problem
             from nmhpo.tasks import TaskData, read_npz

@@ -755,6 +755,16 @@ def _param_problem(name: str, spec: Any, table: dict[str, Param]) -> str | None:
     return None
 
 
+def unused_task_options(cfg: StudyConfig) -> list[str]:
+    """Task options the study sets that do nothing: a task that reads one .npz takes its
+    splits from the file as they are, so options that would make data (``n_train``,
+    ``val_fraction``, ...) are not used. Worth a warning, not a refusal: a shipped study
+    with such options is how a user starts with their own file (studies/pbl.toml says so)."""
+    if cfg.task.path is None or cfg.task_info().read_path is not None:
+        return []
+    return sorted(cfg.task.options_dict())
+
+
 def search_problem(cfg: StudyConfig) -> str | None:
     """Why running ``cfg`` would be pointless: nothing searched, yet more than one trial
     (each would train the same point). Checked by `run` and `validate` after the command

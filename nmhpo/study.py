@@ -273,8 +273,16 @@ def _prepare_data(cfg: StudyConfig) -> None:
         TaskError: the data cannot be read or breaks the documented rules.
         ConfigError: the space needs what the data does not have (conv layers, images).
     """
+    from nmhpo.config import unused_task_options
     from nmhpo.objective import data_problem, task_data
 
+    unused = unused_task_options(cfg)
+    if unused:
+        logger.warning(
+            "task.%s: not used: the data comes from %s, whose splits are used as they are",
+            ", task.".join(unused),
+            cfg.data_path(),
+        )
     problem = data_problem(cfg, task_data(cfg))
     if problem:
         raise ConfigError(f"{cfg.path}: {problem}" if cfg.path else problem)

@@ -373,3 +373,23 @@ def test_conv_layers_on_data_that_is_no_square_image_are_refused_at_validate(
             assert result.exit_code == 2, result.output
             assert "space.software.conv_layers: conv layers need square images" in result.stderr
         assert not (tmp_path / "nmhpo-studies.db").exists()
+
+
+def test_task_options_a_users_file_does_not_use_are_named(tmp_path: Path) -> None:
+    """`n_train` does nothing with `[task] path` (the file's splits are used as they are):
+    a warning says so rather than leaving the user to believe it subsampled the file."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    np.savez(
+        tmp_path / "mine.npz",
+        x_train=rng.random((20, 64)),
+        y_train=np.arange(20) % 10,
+        x_val=rng.random((10, 64)),
+        y_val=np.arange(10),
+    )
+    path = tmp_path / "tiny.toml"
+    path.write_text(tiny_study_text().replace("n_train = 600", 'n_train = 600\npath = "mine.npz"'))
+    result = _invoke("validate", str(path))
+    assert result.exit_code == 0, result.output
+    assert f"warning: {path}: task.n_train: not used: the data comes from" in result.stderr
