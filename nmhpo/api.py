@@ -61,15 +61,22 @@ def _config(
     return cfg.with_overrides(option_names=_KEYWORDS, storage=storage, name=study_name)
 
 
-def _trial_number(value: Any, what: str = "trial") -> int:
-    """A trial number as the user gave it, refused unless it is an int: "1" or 1.0 would
-    otherwise fail later with a message that names a trial which exists."""
+def _whole(value: Any) -> int | None:
+    """``value`` as an int when it is one (a NumPy integer from `to_dataframe` too), else
+    None: "1", 1.0 or True would otherwise pass for a trial number or a worker count."""
+    if isinstance(value, bool):
+        return None
     try:
-        if isinstance(value, bool):
-            raise TypeError
-        return operator.index(value)  # a NumPy integer (from to_dataframe) too
+        return operator.index(value)
     except TypeError:
-        raise NmhpoError(f"{what}: expected a trial number (int); got {value!r}") from None
+        return None
+
+
+def _trial_number(value: Any) -> int:
+    number = _whole(value)
+    if number is None:
+        raise NmhpoError(f"trial: expected a trial number (int); got {value!r}")
+    return number
 
 
 class Study:
@@ -277,15 +284,10 @@ def run_study(
     from nmhpo.study import quiet_optuna
     from nmhpo.study import run_study as run
 
-    given = workers
-    try:
-        if isinstance(workers, bool):
-            raise TypeError
-        workers = operator.index(workers)
-    except TypeError:
-        workers = 0
-    if workers < 1:
-        raise ConfigError(f"workers: expected an int >= 1; got {given!r}")
+    n_workers = _whole(workers)
+    if n_workers is None or n_workers < 1:
+        raise ConfigError(f"workers: expected an int >= 1; got {workers!r}")
+    workers = n_workers
     if timeout_s is not None and (
         isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s <= 0
     ):

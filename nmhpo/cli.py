@@ -209,29 +209,13 @@ def validate(study: StudyArg) -> None:
 
     with _errors():
         cfg = _load(study)
-        from nmhpo.config import search_problem
+        from nmhpo.study import check_run
+        from nmhpo.tasks import TaskData, read_npz
 
-        problem = search_problem(cfg)  # (in `run`'s order: the space, then the data)
-        if problem:
-            raise NmhpoError(f"{cfg.path}: {problem}")
         data, info = cfg.data_path(), cfg.task_info()
-        from nmhpo.config import unused_task_options
-
-        for key in unused_task_options(cfg):
-            err.print(
-                f"warning: {cfg.path}: task.{key}: not used: the data comes from {data}, "
-                "whose splits are used as they are",
-                highlight=False,
-                soft_wrap=True,
-            )
-        if data is not None and info.read_path is None:
-            from nmhpo.objective import data_problem
-            from nmhpo.tasks import TaskData, read_npz
-
-            # a user's .npz is checked too (a folder is read by `run`)
-            problem = data_problem(cfg, TaskData(info, read_npz(data, info)))
-            if problem:
-                raise NmhpoError(f"{cfg.path}: {problem}")
+        # a user's .npz is read and checked too (a folder, by `run`)
+        npz = data is not None and info.read_path is None
+        check_run(cfg, TaskData(info, read_npz(data, info)) if npz else None)
         searched = cfg.searched()
         grid = f", grid of {grid_size(cfg)} points" if cfg.study.sampler == "grid" else ""
         out.print(

@@ -535,9 +535,9 @@ def load_config(path: str | Path) -> StudyConfig:
     from nmhpo._resources import data_dir, home_dir
 
     if not isinstance(path, str | Path):
-        hint = "; build a config from a dict with StudyConfig.model_validate" * isinstance(
-            path, dict
-        )
+        hint = ""
+        if isinstance(path, dict):
+            hint = "; build a config from a dict with StudyConfig.model_validate"
         raise ConfigError(
             f"load_config: expected a study file's path or a shipped study's name; "
             f"got {type(path).__name__}{hint}"

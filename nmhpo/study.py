@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
     from nmhpo.record import TrialRecord
+    from nmhpo.tasks import TaskData
 
 __all__ = ["RunSummary", "count_complete", "load_existing", "open_storage", "run_study"]
 
@@ -262,30 +263,45 @@ def _sqlite_folder_problem(url: str) -> str | None:
     return f"folder {path.parent} does not exist"
 
 
+def check_run(cfg: StudyConfig, data: TaskData | None) -> None:
+    """What `run` and `validate` refuse beyond the file itself, after the command line's
+    overrides: a space that searches nothing run more than once (`search_problem`), and a
+    space the task's ``data`` cannot serve (`data_problem`; None when the data is not read,
+    e.g. `validate` on a folder task). Task options the data makes unused are logged.
+
+    Raises:
+        ConfigError: either problem, prefixed by the study file when there is one.
+    """
+    from nmhpo.config import unused_task_options
+    from nmhpo.objective import data_problem
+
+    problem = search_problem(cfg) or (None if data is None else data_problem(cfg, data))
+    if problem:
+        raise ConfigError(f"{cfg.path}: {problem}" if cfg.path else problem)
+    for key in unused_task_options(cfg):
+        logger.warning(
+            "warning: %s: task.%s: not used: the data comes from %s, whose splits are used "
+            "as they are",
+            cfg.path or "study",
+            key,
+            cfg.data_path(),
+        )
+
+
 def _prepare_data(cfg: StudyConfig) -> None:
     """Read (or generate into the study's cache) the task's data before the study is written
-    to: a user's file that cannot be used fails here, in one line, instead of as the first
-    `max_failures` trials of a study that its fixed file could then no longer resume (the
-    path is part of its identity). Spawned workers then read the cache rather than all
-    generating the data at once (ptycho at 16,000 frames: 3.5 s each).
+    to, and `check_run` with it: a user's file that cannot be used fails here, in one line,
+    instead of as the first `max_failures` trials of a study that its fixed file could then
+    no longer resume (the path is part of its identity). Spawned workers then read the cache
+    rather than all generating the data at once (ptycho at 16,000 frames: 3.5 s each).
 
     Raises:
         TaskError: the data cannot be read or breaks the documented rules.
-        ConfigError: the space needs what the data does not have (conv layers, images).
+        ConfigError: see `check_run`.
     """
-    from nmhpo.config import unused_task_options
-    from nmhpo.objective import data_problem, task_data
+    from nmhpo.objective import task_data
 
-    unused = unused_task_options(cfg)
-    if unused:
-        logger.warning(
-            "task.%s: not used: the data comes from %s, whose splits are used as they are",
-            ", task.".join(unused),
-            cfg.data_path(),
-        )
-    problem = data_problem(cfg, task_data(cfg))
-    if problem:
-        raise ConfigError(f"{cfg.path}: {problem}" if cfg.path else problem)
+    check_run(cfg, task_data(cfg))
 
 
 def run_study(
@@ -323,9 +339,6 @@ def run_study(
     """
     from optuna.trial import TrialState
 
-    problem = search_problem(cfg)
-    if problem:
-        raise ConfigError(f"{cfg.path}: {problem}" if cfg.path else problem)
     check_available(cfg.study.device)
     url = cfg.storage_url()
     if cfg.study.storage is None and cfg.storage_dir is not None:
