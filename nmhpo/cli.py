@@ -215,7 +215,7 @@ def validate(study: StudyArg) -> None:
         data, info = cfg.data_path(), cfg.task_info()
         # a user's .npz is read and checked too (a folder, by `run`)
         npz = data is not None and info.read_path is None
-        check_run(cfg, TaskData(info, read_npz(data, info)) if npz else None)
+        check_run(cfg, TaskData(info, read_npz(data, info, cfg.task_options())) if npz else None)
         searched = cfg.searched()
         grid = f", grid of {grid_size(cfg)} points" if cfg.study.sampler == "grid" else ""
         out.print(

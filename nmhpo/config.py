@@ -594,6 +594,8 @@ def _semantic_problem(cfg: StudyConfig) -> str | None:
     data = cfg.data_path()
     if data is None and TASKS[cfg.task.name].read_path is not None:
         return f"task.path: the {cfg.task.name} task reads your data files; give their folder"
+    if data is None and TASKS[cfg.task.name].needs_path:
+        return f"task.path: the {cfg.task.name} task reads your data; give your .npz file"
     if data is not None and not data.exists():
         return f"task.path: {data} does not exist"
     if data is not None and TASKS[cfg.task.name].read_path is not None and data.is_file():
@@ -760,7 +762,8 @@ def unused_task_options(cfg: StudyConfig) -> list[str]:
     splits from the file as they are, so options that would make data (``n_train``,
     ``val_fraction``, ...) are not used. Worth a warning, not a refusal: a shipped study
     with such options is how a user starts with their own file (studies/pbl.toml says so)."""
-    if cfg.task.path is None or cfg.task_info().read_path is not None:
+    info = cfg.task_info()
+    if cfg.task.path is None or info.read_path is not None or info.needs_path:
         return []
     return sorted(cfg.task.options_dict())
 

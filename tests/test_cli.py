@@ -393,3 +393,40 @@ def test_task_options_a_users_file_does_not_use_are_named(tmp_path: Path) -> Non
     result = _invoke("validate", str(path))
     assert result.exit_code == 0, result.output
     assert f"warning: {path}: task.n_train: not used: the data comes from" in result.stderr
+
+
+def test_a_regression_study_on_a_users_raw_file_runs_and_reports_in_its_units(
+    tmp_path: Path,
+) -> None:
+    """The generic task: raw inputs and targets (hundreds of units) go in as they are, and
+    the stored errors are in those units."""
+    import numpy as np
+
+    from nmhpo.api import open_study
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(50, 20, (300, 5))
+    y = 400 + 30 * np.tanh((x[:, :2] - 50) / 20)
+    np.savez(tmp_path / "mine.npz", x_train=x[:200], y_train=y[:200], x_val=x[200:], y_val=y[200:])
+    text = tiny_study_text(n_trials=2).replace(
+        'name = "digits"\nn_train = 600', 'name = "regression"\npath = "mine.npz"'
+    )
+    text = text.replace('"accuracy", direction = "maximize"', '"rmse", direction = "minimize"')
+    path = tmp_path / "reg.toml"
+    path.write_text(text)
+    result = _invoke("validate", str(path))
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.stderr  # its options apply to the file
+    result = _invoke("run", str(path))
+    assert result.exit_code == 0, result.output
+    trials = open_study(path).trials("COMPLETE")
+    assert len(trials) == 2
+    spread = float(np.sqrt(((y[200:] - y[:200].mean(axis=0)) ** 2).mean()))
+    for t in trials:  # better than the training mean, in the file's units
+        assert 0 < t.values[0] < spread
+        assert 0 < t.metrics["r2"] <= 1 and t.metrics["mae"] < t.values[0] * 1.01
+
+    path.write_text(text.replace('path = "mine.npz"', ""))
+    result = _invoke("validate", str(path))
+    assert result.exit_code == 2
+    assert "task.path: the regression task reads your data; give your .npz file" in result.stderr

@@ -22,10 +22,23 @@ from nmhpo.tasks._mnist import MNIST
 from nmhpo.tasks._nmnist import NMNIST
 from nmhpo.tasks._pbl import PBL
 from nmhpo.tasks._ptycho import PTYCHO
+from nmhpo.tasks._regression import REGRESSION
 from nmhpo.tasks._shd import SHD
 
 TASKS: dict[str, TaskInfo] = {
-    t.name: t for t in (DIGITS, MNIST, BRAGG, PTYCHO, PBL, EVENTS_DIGITS, NMNIST, SHD, DVS_GESTURE)
+    t.name: t
+    for t in (
+        DIGITS,
+        MNIST,
+        BRAGG,
+        PTYCHO,
+        PBL,
+        REGRESSION,
+        EVENTS_DIGITS,
+        NMNIST,
+        SHD,
+        DVS_GESTURE,
+    )
 }
 
 

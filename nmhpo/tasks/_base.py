@@ -80,6 +80,12 @@ class TaskInfo:
     #: Targets are images of the input's size (channels x height x width, flattened): a
     #: network may end in conv decoder layers (`decoder_layers`).
     image_outputs: bool = False
+    #: What a user's .npz arrays become before they are checked, given the task's options
+    #: (the generic regression task scales raw inputs and targets here).
+    adapt: Callable[[dict[str, np.ndarray], Any], dict[str, np.ndarray]] | None = None
+    #: Nothing to generate: the task reads only the user's file ([task] path is required),
+    #: and its options all apply to that file.
+    needs_path: bool = False
 
 
 @dataclass(frozen=True)
@@ -152,6 +158,14 @@ class TaskData:
         return self.info.score(y_true, y_pred, self.splits.meta)
 
 
+def r2_per_output(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """R^2 of each column; as scikit-learn, 1 for a perfect fit of a constant, else 0."""
+    ss_res = ((y_true - y_pred) ** 2).sum(axis=0)
+    ss_tot = ((y_true - y_true.mean(axis=0)) ** 2).sum(axis=0)
+    safe = np.where(ss_tot > 0, ss_tot, 1.0)
+    return np.where(ss_tot > 0, 1.0 - ss_res / safe, np.where(ss_res == 0, 1.0, 0.0))
+
+
 def stratified_split(
     x: np.ndarray,
     y: np.ndarray,
@@ -202,13 +216,16 @@ def generated_splits(
 NPZ_ARRAYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
 
 
-def read_npz(path: Path, info: TaskInfo, *, check: bool = True) -> Splits:
+def read_npz(
+    path: Path, info: TaskInfo, options: TaskOptions | None = None, *, check: bool = True
+) -> Splits:
     """A user's own data: arrays x_train, y_train, x_val, y_val and optionally x_test, y_test
     (else the validation arrays are reused as test), plus any ``meta_*`` arrays.
 
     ``check`` holds the arrays to the documented rules (numbers, finite, consistent shapes,
-    inputs in [0, 1], class labels 0, 1, ...); off for nmhpo's own cache, which a task
-    generated (pbl's normalised targets, for one, are not a user's file's business).
+    inputs in [0, 1], class labels 0, 1, ...), after the task's ``adapt`` (with ``options``,
+    the task's defaults when None); off for nmhpo's own cache, which a task generated (pbl's
+    normalised targets, for one, are not a user's file's business).
     """
     if path.is_file() and not zipfile.is_zipfile(path):
         raise TaskError(f"{path}: not an .npz archive (write one with numpy.savez)")
@@ -228,6 +245,11 @@ def read_npz(path: Path, info: TaskInfo, *, check: bool = True) -> Splits:
         raise TaskError(f"{path}: {given} without {absent}; give both, or neither")
     arrays.setdefault("x_test", arrays["x_val"])
     arrays.setdefault("y_test", arrays["y_val"])
+    if check and info.adapt is not None:
+        try:
+            arrays = info.adapt(arrays, info.options() if options is None else options)
+        except TaskError as exc:
+            raise TaskError(f"{path}: {exc}") from None
     problem = _npz_problem(arrays, info) if check else None
     if problem:
         raise TaskError(f"{path}: {problem}")
@@ -433,7 +455,7 @@ def prepare(
     """
     if data_path is not None:
         if info.read_path is None:
-            return TaskData(info, read_npz(data_path, info))
+            return TaskData(info, read_npz(data_path, info, options))
         if cache_dir is None or not info.events:
             return TaskData(info, info.read_path(data_path, options, seed))
     if cache_dir is None:

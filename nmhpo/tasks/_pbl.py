@@ -44,7 +44,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from nmhpo.errors import TaskError
-from nmhpo.tasks._base import Splits, TaskInfo, TaskOptions, generated_splits
+from nmhpo.tasks._base import Splits, TaskInfo, TaskOptions, generated_splits, r2_per_output
 
 logger = logging.getLogger(__name__)
 
@@ -784,14 +784,6 @@ def build(options: PblOptions, seed: int) -> Splits:
 # ------------------------------------------------------------------------------- metrics
 
 
-def _r2(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-    """R^2 of each column; as scikit-learn, 1 for a perfect fit of a constant, else 0."""
-    ss_res = ((y_true - y_pred) ** 2).sum(axis=0)
-    ss_tot = ((y_true - y_true.mean(axis=0)) ** 2).sum(axis=0)
-    safe = np.where(ss_tot > 0, ss_tot, 1.0)
-    return np.where(ss_tot > 0, 1.0 - ss_res / safe, np.where(ss_res == 0, 1.0, 0.0))
-
-
 def score(
     y_true: np.ndarray, y_pred: np.ndarray, meta: Mapping[str, np.ndarray]
 ) -> dict[str, float]:
@@ -817,7 +809,7 @@ def score(
     std = np.asarray(meta["y_std"], dtype=np.float64)
     true_phys = y_true * std + mean
     pred_phys = y_pred * std + mean
-    r2 = _r2(true_phys, pred_phys)
+    r2 = r2_per_output(true_phys, pred_phys)
     abs_err = np.abs(true_phys - pred_phys).mean(axis=0)
     out = {"r2": float(r2.mean()), "mae": float(np.abs(y_true - y_pred).mean())}
     unit = {"u": 1.0, "v": 1.0, "t": 1.0, "qv": 1000.0}  # QV reported in g/kg
