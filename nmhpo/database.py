@@ -7,6 +7,7 @@ hardware, space), so a resumed run can never silently mix two different searches
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import random
 import time
@@ -194,15 +195,26 @@ _DATA_KEY = "nmhpo_data_fingerprint"
 
 
 def data_fingerprint(cfg: StudyConfig) -> str | None:
-    """What a user's data file (``[task] path``) holds, so a resumed study notices that it
-    was edited: the path alone (part of the identity) says nothing of the contents. The
-    file's content hash, so a copy with the same bytes (a new modification time) resumes.
-    None without a path, and for a folder of a public dataset's recordings: the folder may
-    also hold the study itself, its database and caches, which every trial changes."""
+    """What a user's data (``[task] path``) holds, so a resumed study notices that it was
+    edited: the path alone (part of the identity) says nothing of the contents.
+
+    A file: its content hash, so a copy with the same bytes (a new modification time)
+    resumes. A folder of a dataset's recordings (tens of thousands of files, gigabytes):
+    the names and sizes of its data files, so files added, removed, truncated or replaced by
+    others of another size are noticed, while the same dataset copied to another machine
+    (new modification times) still matches; an edit that keeps a file's size is not. What
+    is not data (the study's own database, caches, study files) is left out, or a study kept
+    in its data folder would refuse itself. None without a path."""
     path = cfg.data_path()
-    if path is None or not path.is_file():
+    if path is None:
         return None
     try:
+        if path.is_dir():
+            from nmhpo.tasks._base import dataset_files
+
+            listing = [[name, size] for name, size, _ in dataset_files(path)]
+            blob = json.dumps(listing, separators=(",", ":")).encode()
+            return "files:" + hashlib.sha256(blob).hexdigest()[:32]
         stat = path.stat()
         return _file_hash(str(path), stat.st_size, stat.st_mtime_ns)
     except OSError:

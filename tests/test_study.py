@@ -355,3 +355,33 @@ def test_a_study_on_a_users_data_file_notices_when_the_file_changed(tmp_path: Pa
         run_study(load_config(path).with_overrides(n_trials=2))
     data.write_bytes(original)  # the same contents again (a new modification time)
     assert run_study(load_config(path).with_overrides(n_trials=2)).n_complete == 2
+
+
+def test_a_study_on_a_dataset_folder_notices_files_added_removed_or_resized(
+    tmp_path: Path,
+) -> None:
+    """A folder's recordings are too many to hash at every start: their names and sizes are
+    kept instead. The study file, its database and caches live in the same folder here, and
+    must not count; a touched file (new modification time, as on a copy) still resumes."""
+    from tests.tasks.test_mnist import _fake_mnist
+
+    _fake_mnist(tmp_path, "t10k", 120, compress=True)
+    text = tiny_study_text(n_trials=1).replace(
+        'name = "digits"\nn_train = 600', 'name = "mnist"\npath = "."'
+    )
+    path = _write(tmp_path, text.replace("epochs = 2", "epochs = 1"))
+    assert run_study(load_config(path)).n_complete == 1
+    assert (
+        load_existing(load_config(path)).user_attrs["nmhpo_data_fingerprint"].startswith("files:")
+    )
+    labels = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    os.utime(labels, (0, 0))
+    assert run_study(load_config(path).with_overrides(n_trials=2)).n_complete == 2
+    extra = tmp_path / "train-images-idx3-ubyte.gz"
+    extra.write_bytes(b"more data")
+    with pytest.raises(StorageError, match=r"its data \(.*\) changed since"):
+        run_study(load_config(path).with_overrides(n_trials=3))
+    extra.unlink()
+    labels.write_bytes(labels.read_bytes()[:-1])  # truncated
+    with pytest.raises(StorageError, match=r"its data \(.*\) changed since"):
+        run_study(load_config(path).with_overrides(n_trials=3))

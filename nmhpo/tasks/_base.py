@@ -291,24 +291,27 @@ def cache_key(
     }
     if data_path is not None:
         key["path"] = str(data_path.resolve())
-        key["files"] = _dataset_files(data_path)
+        key["files"] = dataset_files(data_path)
     blob = json.dumps(key, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-#: What nmhpo writes beside a study (its database, caches, reports, exports), which may be
-#: inside the data folder when the study file is: not the dataset's.
-_OWN_FILES = re.compile(r"nmhpo-.*|.*\.(db|sqlite3?)(-wal|-shm|-journal)?")
+#: What may sit in a dataset folder beside the data when the study lives there: nmhpo's own
+#: files (its database, caches, reports, exports) and the user's study files, notebooks,
+#: scripts, notes and hidden files.
+_NOT_DATA = re.compile(
+    r"nmhpo-.*|.*\.(db|sqlite3?)(-wal|-shm|-journal)?|\..*|.*\.(toml|ipynb|py|md)"
+)
 
 
-def _dataset_files(folder: Path) -> list[list[Any]]:
-    """Every file of a dataset folder (relative name, size, modification time), nmhpo's own
-    files left out: counted, a study kept in its data folder would change the key with every
+def dataset_files(folder: Path) -> list[list[Any]]:
+    """Every file of a dataset folder (relative name, size, modification time), what is not
+    data left out: counted, a study kept in its data folder would change the key with every
     trial, and read (and cache) the whole dataset again at every start."""
     out: list[list[Any]] = []
     for p in sorted(folder.rglob("*")):
         rel = p.relative_to(folder)
-        if any(_OWN_FILES.fullmatch(part) for part in rel.parts):
+        if any(_NOT_DATA.fullmatch(part) for part in rel.parts):
             continue
         try:
             if p.is_file():

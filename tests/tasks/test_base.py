@@ -221,6 +221,9 @@ def test_a_dataset_folders_key_ignores_a_study_kept_inside_it(tmp_path: Path) ->
     (tmp_path / "nmhpo-studies.db-wal").write_bytes(b"wal")
     (tmp_path / "nmhpo-cache" / "data").mkdir(parents=True)
     (tmp_path / "nmhpo-cache" / "data" / "mnist-x.npz").write_bytes(b"cache")
+    (tmp_path / "study.toml").write_text("[study]")  # the user's own files beside the data
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    (tmp_path / ".ipynb_checkpoints" / "notes.ipynb").write_text("{}")
     assert cache_key(info, info.options(), 0, tmp_path) == before
     (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(b"labels")
     assert cache_key(info, info.options(), 0, tmp_path) != before
