@@ -193,7 +193,10 @@ def hardware_design(
     study: Study, record: TrialRecord, model: TrainedModel, source: str
 ) -> dict[str, Any]:
     """``hardware.json``'s content: the trial's knobs, mapping, costs and objective values."""
+    import numpy as np
+
     from nmhpo.crossbar import Layer, Network, layer_mapping
+    from nmhpo.objective import task_data
     from nmhpo.snn import NIR_DT
 
     assert record.result is not None
@@ -232,6 +235,13 @@ def hardware_design(
     names = study.objectives
     directions = study.directions
     values = record.values or ()
+    # How the task scaled inputs and targets: a network trained on scaled data is of no use
+    # on raw data without it.
+    scaling = {
+        k: np.asarray(v).tolist()
+        for k, v in task_data(cfg).splits.meta.items()
+        if k in ("x_low", "x_span", "y_mean", "y_std")
+    }
     readout = (
         "mean over the time steps of the 'readout' LI node's membrane"
         if software["readout"] == "membrane"
@@ -286,12 +296,17 @@ def hardware_design(
             "by_component": dict(result.breakdown.area_um2),
         },
         "latency_ns": result.metrics.get("latency_ns"),
-        "limits": limits(software, knobs, result.point.inference, len(result.repeats)),
+        "data": {"task": cfg.task.name, "scaling": scaling},
+        "limits": limits(software, knobs, result.point.inference, len(result.repeats), scaling),
     }
 
 
 def limits(
-    software: Mapping[str, Any], knobs: Mapping[str, Any], inference: str, repeats: int = 1
+    software: Mapping[str, Any],
+    knobs: Mapping[str, Any],
+    inference: str,
+    repeats: int = 1,
+    scaling: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """What ``network.nir`` does not hold, worded for the trial's own knobs."""
     from nmhpo.snn import NIR_DT
@@ -341,6 +356,17 @@ def limits(
         out.append(
             f"The trial's metrics are means over {repeats} training seeds; the graph is the "
             "network of the first seed."
+        )
+    scaling = scaling or {}
+    if "x_low" in scaling:
+        out.append(
+            "Inputs are scaled before the encoding, as the task scaled them from its training "
+            "split: clip((x - x_low) / x_span, 0, 1) with data.scaling's x_low and x_span."
+        )
+    if "y_mean" in scaling:
+        out.append(
+            "The outputs are standardised targets: y = output * y_std + y_mean with "
+            "data.scaling's y_mean and y_std (one per output)."
         )
     return out
 

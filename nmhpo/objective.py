@@ -48,7 +48,14 @@ def training_seed(study_seed: int, software: dict[str, Any]) -> int:
 
 
 @lru_cache(maxsize=4)
-def _prepared(name: str, options_json: str, seed: int, path: str | None, cache: str) -> TaskData:
+def _prepared(
+    name: str,
+    options_json: str,
+    seed: int,
+    path: str | None,
+    stamp: tuple[int, int] | None,
+    cache: str,
+) -> TaskData:
     from nmhpo.tasks import get_task
 
     info = get_task(name)
@@ -63,15 +70,27 @@ def _prepared(name: str, options_json: str, seed: int, path: str | None, cache: 
 
 
 def task_data(cfg: StudyConfig) -> TaskData:
-    """The study's task data: generated once per study (disk cache) and once per process."""
+    """The study's task data: generated once per study (disk cache) and once per process,
+    and read again once a user's file changed (a notebook that edits its .npz between two
+    studies must not train the second on the first's arrays)."""
     path = cfg.data_path()
     return _prepared(
         cfg.task.name,
         cfg.task_options().model_dump_json(),
         cfg.task.data_seed,
         None if path is None else str(path),
+        _stamp(path),
         str(cfg.cache_dir),
     )
+
+
+def _stamp(path: Path | None) -> tuple[int, int] | None:
+    """A user's data file (or folder) as of now: size and modification time."""
+    try:
+        stat = path.stat() if path is not None else None
+    except OSError:
+        return None
+    return None if stat is None else (stat.st_size, stat.st_mtime_ns)
 
 
 def data_problem(cfg: StudyConfig, data: TaskData) -> str | None:
@@ -101,16 +120,13 @@ def task_identity(cfg: StudyConfig) -> dict[str, Any]:
     file is not served by networks trained on the old one; and nmhpo's version, whose trainer
     may differ."""
     path = cfg.data_path()
-    stamp = None
-    if path is not None and path.exists():
-        stat = path.stat()
-        stamp = [stat.st_size, stat.st_mtime_ns]
+    stamp = _stamp(path)
     return {
         "name": cfg.task.name,
         "options": cfg.task_options().model_dump(mode="json"),
         "data_seed": cfg.task.data_seed,
         "path": None if path is None else str(path),
-        "file": stamp,
+        "file": None if stamp is None else list(stamp),
         "nmhpo": __version__,
     }
 

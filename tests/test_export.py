@@ -379,3 +379,35 @@ def test_export_has_help() -> None:
     result = runner.invoke(app, ["export", "--help"])
     assert result.exit_code == 0
     assert "--trial" in result.output and "NIR" in result.output
+
+
+def test_a_regression_export_holds_the_scaling_raw_data_needs(tmp_path: Path) -> None:
+    """The generic regression task trains on scaled inputs and standardised targets: the
+    exported design says how, or the network is of no use on the user's raw data."""
+    rng = np.random.default_rng(0)
+    x = np.column_stack([rng.normal(280, 10, 120), rng.normal(1e5, 500, 120)])
+    y = np.column_stack([x[:, 0] * 2, x[:, 1] / 100])
+    np.savez(tmp_path / "raw.npz", x_train=x[:90], y_train=y[:90], x_val=x[90:], y_val=y[90:])
+    text = STUDY.format(software="").replace(
+        'name = "digits"\nn_train = 600', 'name = "regression"\npath = "raw.npz"'
+    )
+    text = text.replace('"accuracy", direction = "maximize"', '"rmse", direction = "minimize"')
+    path = tmp_path / "exp.toml"
+    path.write_text(text)
+    study = nmhpo.run_study(path, progress=False)
+    design = json.loads((study.export(0).out_dir / "hardware.json").read_text())
+    scaling = design["data"]["scaling"]
+    assert design["data"]["task"] == "regression"
+    np.testing.assert_allclose(scaling["x_low"], x[:90].min(axis=0))
+    np.testing.assert_allclose(scaling["x_span"], np.ptp(x[:90], axis=0))
+    np.testing.assert_allclose(scaling["y_mean"], y[:90].mean(axis=0))
+    np.testing.assert_allclose(scaling["y_std"], y[:90].std(axis=0))
+    # what the network was scored on is the raw data scaled as the design says
+    from nmhpo.objective import task_data
+
+    low, span = np.array(scaling["x_low"]), np.array(scaling["x_span"])
+    np.testing.assert_allclose(
+        task_data(study.config).x_val, np.clip((x[90:] - low) / span, 0, 1), atol=1e-6
+    )
+    limits = " ".join(design["limits"])
+    assert "(x - x_low) / x_span" in limits and "output * y_std + y_mean" in limits

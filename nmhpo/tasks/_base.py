@@ -246,6 +246,11 @@ def read_npz(
     arrays.setdefault("x_test", arrays["x_val"])
     arrays.setdefault("y_test", arrays["y_val"])
     if check and info.adapt is not None:
+        # The arrays' structure first, so that the adaptation meets only arrays it can take
+        # and a mistake is named in the file's own terms, not in the adapted arrays'.
+        problem = _npz_problem(arrays, info, ranges=False)
+        if problem:
+            raise TaskError(f"{path}: {problem}")
         try:
             arrays = info.adapt(arrays, info.options() if options is None else options)
         except TaskError as exc:
@@ -322,15 +327,21 @@ def dataset_files(folder: Path) -> list[list[Any]]:
     return out
 
 
-def _npz_problem(arrays: Mapping[str, np.ndarray], info: TaskInfo) -> str | None:
+def _npz_problem(
+    arrays: Mapping[str, np.ndarray], info: TaskInfo, *, ranges: bool = True
+) -> str | None:
     """What makes a user's arrays unusable, found when the file is read (before any study is
-    written) rather than as a shape error, an index error or a NaN loss inside every trial."""
+    written) rather than as a shape error, an index error or a NaN loss inside every trial.
+    ``ranges`` off: the structure only, not the scale of the values (inputs in [0, 1],
+    normalised targets), which a task's ``adapt`` may still bring about."""
     for key in NPZ_ARRAYS:
         a = arrays[key]
         if a.dtype.kind not in "biuf":
             return f"{key}: expected numbers; got dtype {a.dtype}"
         if a.ndim == 0 or len(a) == 0:
             return f"{key}: expected at least one sample; got shape {a.shape}"
+        if a.size == 0:
+            return f"{key}: expected at least one value per sample; got shape {a.shape}"
         if a.dtype.kind == "f" and not np.isfinite(a).all():
             return f"{key}: expected finite values; got NaN or infinity"
     for split in SPLITS:
@@ -346,7 +357,7 @@ def _npz_problem(arrays: Mapping[str, np.ndarray], info: TaskInfo) -> str | None
             problem = _events_problem(f"x_{split}", x, info)
             if problem:
                 return problem
-        elif x.min() < 0 or x.max() > 1:
+        elif ranges and (x.min() < 0 or x.max() > 1):
             return (
                 f"x_{split}: expected inputs scaled to [0, 1]; got values from {x.min():.4g} "
                 f"to {x.max():.4g}"
@@ -371,7 +382,7 @@ def _npz_problem(arrays: Mapping[str, np.ndarray], info: TaskInfo) -> str | None
                 )
     if info.kind == "classification":
         return _labels_problem(arrays)
-    return _targets_problem(arrays["y_train"])
+    return _targets_problem(arrays["y_train"]) if ranges else None
 
 
 def _events_problem(key: str, x: np.ndarray, info: TaskInfo) -> str | None:

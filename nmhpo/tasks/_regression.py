@@ -36,24 +36,25 @@ class RegressionOptions(TaskOptions):
 
 def scale(arrays: dict[str, np.ndarray], options: Any) -> dict[str, np.ndarray]:
     """The file's arrays as the network takes them, with the targets' scale in ``meta_*``.
-
-    Arrays that are not finite numbers are passed on untouched, so the checks that follow
-    name the file's own problem rather than one this scaling made.
-    """
+    Called on arrays whose structure was checked (numbers, finite, shapes that agree)."""
     out = dict(arrays)
-    keys = [f"{p}_{s}" for p in ("x", "y") for s in SPLITS]
-    if any(arrays[k].dtype.kind not in "biuf" or arrays[k].size == 0 for k in keys):
-        return out
-    if not all(np.isfinite(arrays[k]).all() for k in keys):
-        return out
     if options.scale_inputs:
         x = arrays["x_train"].astype(np.float64)
         axis = 0 if x.ndim == 2 else None
         low, high = x.min(axis=axis), x.max(axis=axis)
-        span = np.where(high - low > 0, high - low, 1.0)
+        with np.errstate(over="ignore"):
+            span = high - low
+        if not np.isfinite(span).all():
+            raise TaskError(
+                f"x_train: values from {x.min():.4g} to {x.max():.4g} are too far apart to "
+                "scale; rescale them to a smaller range"
+            )
+        span = np.where(span > 0, span, 1.0)  # a constant feature: all zeros
         for split in SPLITS:
             scaled = (arrays[f"x_{split}"].astype(np.float64) - low) / span
             out[f"x_{split}"] = np.clip(scaled, 0.0, 1.0).astype(np.float32)
+        # kept for whoever deploys the network (nmhpo export): raw inputs need the same
+        out["meta_x_low"], out["meta_x_span"] = np.asarray(low), np.asarray(span)
     if options.standardize_targets:
         if "meta_y_mean" in arrays or "meta_y_std" in arrays:
             raise TaskError(
@@ -62,14 +63,17 @@ def scale(arrays: dict[str, np.ndarray], options: Any) -> dict[str, np.ndarray]:
                 "standardize_targets = false to keep the file's own scaling"
             )
         y = arrays["y_train"].astype(np.float64).reshape(len(arrays["y_train"]), -1)
-        mean = y.mean(axis=0)
-        std = y.std(axis=0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean, std = y.mean(axis=0), y.std(axis=0)
+        if not (np.isfinite(mean).all() and np.isfinite(std).all()):
+            raise TaskError(
+                f"y_train: values up to {np.abs(y).max():.4g} are too large to standardise; "
+                "rescale them to a smaller range"
+            )
         std = np.where(std > 0, std, 1.0)  # a constant output: trained on as zeros
         for split in SPLITS:
             target = arrays[f"y_{split}"].astype(np.float64)
-            target = target.reshape(len(target), -1)
-            if target.shape[1] == y.shape[1]:  # else the checks name the mismatch
-                out[f"y_{split}"] = ((target - mean) / std).astype(np.float32)
+            out[f"y_{split}"] = ((target.reshape(len(target), -1) - mean) / std).astype(np.float32)
         out["meta_y_mean"] = mean
         out["meta_y_std"] = std
     return out
@@ -85,6 +89,10 @@ def score(
     y_pred = np.asarray(y_pred, dtype=np.float64).reshape(len(y_pred), -1)
     if y_pred.shape != y_true.shape:
         raise TaskError(f"predictions {y_pred.shape} do not match targets {y_true.shape}")
+    if len(y_true) < 2:
+        raise TaskError(f"R^2 needs at least 2 validation samples; got {len(y_true)}")
+    if ("y_mean" in meta) != ("y_std" in meta):
+        raise TaskError("meta_y_mean and meta_y_std: give both, or neither")
     mean = np.asarray(meta.get("y_mean", 0.0), dtype=np.float64).reshape(-1)
     std = np.asarray(meta.get("y_std", 1.0), dtype=np.float64).reshape(-1)
     if mean.size not in (1, y_true.shape[1]) or std.size not in (1, y_true.shape[1]):
@@ -92,6 +100,8 @@ def score(
             f"meta_y_mean/meta_y_std: expected {y_true.shape[1]} values (one per output); "
             f"got {mean.size} and {std.size}"
         )
+    if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
+        raise TaskError("meta_y_mean/meta_y_std: expected finite values and a std above 0")
     true_units, pred_units = y_true * std + mean, y_pred * std + mean
     err = pred_units - true_units
     return {

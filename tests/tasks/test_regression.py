@@ -119,6 +119,28 @@ def test_the_files_own_scaling_is_kept_when_asked(tmp_path: Path) -> None:
         ),
         ({}, {"y_val": np.zeros((4, 3))}, "y_val: expected 1 target values per sample"),
         ({}, {"x_val": np.full((4, 2), np.nan)}, "x_val: expected finite values"),
+        # found before the scaling, in the file's own terms (broadcasting hid the first)
+        ({}, {"x_val": np.zeros((4, 1))}, "x_val: expected samples of x_train's shape (2,)"),
+        ({}, {"x_val": np.zeros((4, 3))}, "x_val: expected samples of x_train's shape (2,)"),
+        ({}, {"y_train": np.float64(3.0)}, "y_train: expected at least one sample"),
+        ({}, {"x_train": np.zeros((10, 0))}, "x_train: expected at least one value per sample"),
+        ({}, {"y_train": np.full((10, 1), 1e300)}, "y_train: values up to 1e+300 are too large"),
+        ({}, {"x_val": np.zeros((1, 2)), "y_val": np.zeros((1, 1))}, "R^2 needs at least 2"),
+        (
+            {"standardize_targets": False},
+            {"meta_y_mean": np.zeros(1), "meta_y_std": np.zeros(1)},
+            "meta_y_mean/meta_y_std: expected finite values and a std above 0",
+        ),
+        (
+            {"standardize_targets": False},
+            {"meta_y_mean": np.full(1, np.nan), "meta_y_std": np.ones(1)},
+            "meta_y_mean/meta_y_std: expected finite values and a std above 0",
+        ),
+        (
+            {"standardize_targets": False},
+            {"meta_y_mean": np.ones(1)},
+            "meta_y_mean and meta_y_std: give both, or neither",
+        ),
     ],
 )
 def test_a_file_that_breaks_the_rules_is_refused_in_one_line(
@@ -140,3 +162,31 @@ def test_a_file_that_breaks_the_rules_is_refused_in_one_line(
 def test_without_a_file_there_is_nothing_to_train_on() -> None:
     with pytest.raises(TaskError, match=r"set \[task\] path to an .npz file"):
         prepare(INFO, INFO.options(), 0)
+
+
+def test_a_file_edited_between_two_studies_in_one_process_is_read_again(tmp_path: Path) -> None:
+    """A notebook edits its .npz between two studies: the second must train on the new
+    arrays (the data was cached in the process by path alone, and the second study's
+    network then stored under the new file's key)."""
+    import os
+
+    from nmhpo.config import StudyConfig
+    from nmhpo.objective import task_data
+
+    path = _file(tmp_path)
+    cfg = StudyConfig.model_validate(
+        {
+            "study": {"name": "a", "n_trials": 1, "objectives": [{"name": "rmse"}]},
+            "task": {"name": "regression", "path": str(path)},
+            "hardware": {"preset": "rram-32nm"},
+            "space": {"software": {"lr": {"type": "float", "low": 0.001, "high": 0.01}}},
+        }
+    )
+    before = task_data(cfg).y_val.copy()
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    np.savez(path, **{**arrays, "y_val": -arrays["y_val"]})
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    after = task_data(cfg).y_val
+    assert not np.allclose(after, before)
