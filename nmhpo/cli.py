@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nmhpo import __version__
-from nmhpo.errors import NmhpoError
+from nmhpo.errors import ConfigError, NmhpoError
 
 try:  # recent typer (0.29 here) ships its own copy of click
     from typer._click import exceptions as click_exceptions
@@ -209,9 +209,13 @@ def validate(study: StudyArg) -> None:
 
     with _errors():
         cfg = _load(study)
+        from nmhpo.config import missing_data
         from nmhpo.study import check_run
         from nmhpo.tasks import TaskData, read_npz
 
+        problem = missing_data(cfg)
+        if problem:
+            raise ConfigError(problem)
         data, info = cfg.data_path(), cfg.task_info()
         # a user's .npz is read and checked too (a folder, by `run`)
         npz = data is not None and info.read_path is None

@@ -596,8 +596,6 @@ def _semantic_problem(cfg: StudyConfig) -> str | None:
         return f"task.path: the {cfg.task.name} task reads your data files; give their folder"
     if data is None and TASKS[cfg.task.name].needs_path:
         return f"task.path: the {cfg.task.name} task reads your data; give your .npz file"
-    if data is not None and not data.exists():
-        return f"task.path: {data} does not exist"
     if data is not None and TASKS[cfg.task.name].read_path is not None and data.is_file():
         return f"task.path: the {cfg.task.name} task reads a folder of its files; got file {data}"
     if data is not None and TASKS[cfg.task.name].read_path is None and data.is_dir():
@@ -754,6 +752,17 @@ def _param_problem(name: str, spec: Any, table: dict[str, Param]) -> str | None:
     for v in values:
         if not param.check(v):
             return f": expected {param.domain}; got {v!r}"
+    return None
+
+
+def missing_data(cfg: StudyConfig) -> str | None:
+    """The study's data path, when it names nothing. Checked where the data is read (`run`,
+    `validate`, `export`), not with the file: a study shared as its file and database is
+    read (`report`, `dashboard`, `open_study`) without the data it was run on."""
+    data = cfg.data_path()
+    if data is not None and not data.exists():
+        prefix = f"{cfg.path}: " if cfg.path else ""
+        return f"{prefix}task.path: {data} does not exist"
     return None
 
 

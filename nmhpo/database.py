@@ -180,8 +180,10 @@ def create_or_load(cfg: StudyConfig, storage: BatchedRDBStorage) -> optuna.Study
             "choose another [study].name or --study-name"
         )
     _check_identity(study, cfg, stored_hash)
-    stored_data = study.user_attrs.get(_DATA_KEY)
-    if stored_data is not None and stored_data != data_fingerprint(cfg):
+    # Data that is not here (a study shared as its file and database, read elsewhere) has
+    # nothing to compare; running it is refused where the data is read.
+    stored_data, data = study.user_attrs.get(_DATA_KEY), data_fingerprint(cfg)
+    if stored_data is not None and data is not None and stored_data != data:
         raise StorageError(
             f"study {name!r}: its data ({cfg.data_path()}) changed since the study began, so "
             "its trials were scored on other data; restore it, or start a new study under "

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nmhpo import __version__
-from nmhpo.errors import ExportError
+from nmhpo.errors import ConfigError, ExportError
 from nmhpo.record import TrialRecord
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ def export_trial(study: Study, trial_number: int, out_dir: str | Path) -> Export
     """Write ``network.nir`` and ``hardware.json`` of trial ``trial_number`` into ``out_dir``.
 
     Raises:
+        ConfigError: the study's data is not here.
         ExportError: nir is not installed; the study was not made by nmhpo; the trial does not
             exist or did not complete; its network has no exact NIR graph (synaptic neurons,
             beta = 1); or it must be retrained and the study file no longer matches the study.
@@ -66,6 +67,11 @@ def export_trial(study: Study, trial_number: int, out_dir: str | Path) -> Export
         raise ExportError('nmhpo export needs nir: pip install "nmhpo[export]"') from None
     record = _completed_trial(study, trial_number)
     assert record.result is not None
+    from nmhpo.config import missing_data
+
+    problem = missing_data(study.config)  # (the data's scaling, and a network to retrain)
+    if problem:
+        raise ConfigError(problem)
     software = dict(record.result.point.software)
 
     from nmhpo.snn import nir_problem, to_nir

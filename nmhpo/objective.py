@@ -20,6 +20,7 @@ import numpy as np
 from nmhpo import __version__
 from nmhpo.config import StudyConfig
 from nmhpo.crossbar import KNOBS, Layer, Network, evaluate
+from nmhpo.errors import ConfigError
 from nmhpo.grid import skip_if_grid_point_taken
 from nmhpo.multifidelity import decide_for_trial, rung_attrs, rung_epochs
 from nmhpo.record import DETAIL_KEY, Breakdown, Point, Pruned, RunInfo, TrialResult
@@ -72,7 +73,17 @@ def _prepared(
 def task_data(cfg: StudyConfig) -> TaskData:
     """The study's task data: generated once per study (disk cache) and once per process,
     and read again once a user's file changed (a notebook that edits its .npz between two
-    studies must not train the second on the first's arrays)."""
+    studies must not train the second on the first's arrays).
+
+    Raises:
+        ConfigError: the study's data path names nothing.
+        TaskError: the data cannot be read or breaks the documented rules.
+    """
+    from nmhpo.config import missing_data
+
+    problem = missing_data(cfg)
+    if problem:
+        raise ConfigError(problem)
     path = cfg.data_path()
     return _prepared(
         cfg.task.name,

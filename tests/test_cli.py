@@ -430,3 +430,34 @@ def test_a_regression_study_on_a_users_raw_file_runs_and_reports_in_its_units(
     result = _invoke("validate", str(path))
     assert result.exit_code == 2
     assert "task.path: the regression task reads your data; give your .npz file" in result.stderr
+
+
+def test_a_study_shared_without_its_data_is_read_but_not_run(tmp_path: Path) -> None:
+    """A study is shared as its file and database: reading it (report) needs neither the
+    data nor the networks; running, validating or exporting it needs the data, and says so
+    in one line."""
+    import shutil
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    np.savez(
+        tmp_path / "mine.npz",
+        x_train=rng.random((60, 64)),
+        y_train=np.arange(60) % 10,
+        x_val=rng.random((20, 64)),
+        y_val=np.arange(20) % 10,
+    )
+    path = tmp_path / "tiny.toml"
+    path.write_text(tiny_study_text(n_trials=1).replace("n_train = 600", 'path = "mine.npz"'))
+    assert _invoke("run", str(path)).exit_code == 0
+    (tmp_path / "mine.npz").unlink()
+    shutil.rmtree(tmp_path / "nmhpo-cache")
+    result = _invoke("report", str(path), "--out", str(tmp_path / "report"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "report" / "trials.csv").is_file()
+    expected = f"error: {path}: task.path: {tmp_path / 'mine.npz'} does not exist"
+    for args in (("validate",), ("run", "--n-trials", "2"), ("export", "--trial", "0")):
+        result = _invoke(args[0], str(path), *args[1:])
+        assert result.exit_code == 2, (args, result.output)
+        assert result.stderr.strip() == expected, (args, result.stderr)

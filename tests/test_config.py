@@ -134,7 +134,6 @@ BAD = [
     ('name = "digits"', "", "task.name: missing"),
     ("n_train = 600", "n_trian = 600", "task.n_trian: unknown key for task digits; expected one"),
     ("n_train = 600", "n_train = 5", "task.n_train: expected greater than or equal to 10"),
-    ("n_train = 600", 'path = "missing.npz"', "missing.npz does not exist"),
     ("[study]", "[study", "invalid TOML"),
     ('pruner = "none"', 'pruner = "hyperband"', "study.pruner: expected"),
     (
