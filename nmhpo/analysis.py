@@ -375,7 +375,11 @@ def _study_summary(
         return summary
     reached: dict[str, Reach | None] = {}
     for frac in HV_THRESHOLDS:
-        hit = np.flatnonzero(history >= frac * grid_hv * (1.0 - HV_RTOL)) if grid_hv > 0 else []
+        hit = (
+            np.flatnonzero(history >= frac * grid_hv * (1.0 - HV_RTOL))
+            if grid_hv > 0
+            else np.empty(0, dtype=np.intp)
+        )
         if len(hit) == 0:
             reached[f"{frac:.0%}"] = None
             continue

@@ -256,6 +256,9 @@ class FixedParam(BaseModel):
 ParamSpec = Annotated[
     FloatParam | IntParam | CategoricalParam | FixedParam, Field(discriminator="type")
 ]
+# A searched parameter's spec: `StudyConfig.searched` leaves fixed values out, so its callers
+# need not handle FixedParam.
+SearchedParam = FloatParam | IntParam | CategoricalParam
 
 
 def _check_range(
@@ -392,7 +395,7 @@ class StudyConfig(BaseModel):
             self.hardware.constants
         )
 
-    def searched(self) -> dict[str, ParamSpec]:
+    def searched(self) -> dict[str, SearchedParam]:
         """Parameters Optuna suggests (fixed values excluded), software first."""
         both = {**self.space.software, **self.space.hardware}
         return {k: v for k, v in both.items() if not isinstance(v, FixedParam)}

@@ -14,7 +14,7 @@ import time
 import warnings
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from nmhpo import __version__
 from nmhpo.config import StudyConfig, check_storage_url, mask_url
@@ -34,9 +34,19 @@ if TYPE_CHECKING:
 GRACE_INTERVALS = 3
 
 
+# The trial loop flushes its storage and create_or_load wants the batched one: the default
+# (batched) call is typed so; a batched flag only known at run time gives the common base.
+@overload
+def open_storage(
+    url: str, *, must_exist: bool = ..., heartbeat_s: int = ..., batched: Literal[True] = ...
+) -> BatchedRDBStorage: ...
+@overload
+def open_storage(
+    url: str, *, must_exist: bool = ..., heartbeat_s: int = ..., batched: bool
+) -> optuna.storages.RDBStorage: ...
 def open_storage(
     url: str, *, must_exist: bool = False, heartbeat_s: int = 60, batched: bool = True
-) -> BatchedRDBStorage | optuna.storages.RDBStorage:
+) -> optuna.storages.RDBStorage:
     """An RDB storage with heartbeats, batched trial writes (:mod:`nmhpo.storage`) and, for
     SQLite, a lock timeout.
 

@@ -357,8 +357,8 @@ class TrialRecord:
             row["cpu_s"] = self.pruned.cpu_s
             row["epochs_saved"] = self.pruned.epochs_saved
             row["cpu_s_saved_est"] = self.pruned.cpu_s_saved_est
-        for epoch, values in sorted(self.rungs.items()):
-            row.update({f"rung{epoch}_{k}": v for k, v in values.items()})
+        for epoch, rung in sorted(self.rungs.items()):
+            row.update({f"rung{epoch}_{k}": v for k, v in rung.items()})
         if self.fail_reason is not None:
             row["fail_reason"] = self.fail_reason
         return row

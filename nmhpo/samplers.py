@@ -102,7 +102,8 @@ def _without_cpu_device_mode() -> Iterator[None]:
     if original is None:  # another Optuna layout: sample as it does
         yield
         return
-    gp_module.torch = _TorchWithoutCpuMode(torch)
+    # a stand-in for the torch module on purpose; the module's attribute is typed as the module
+    gp_module.torch = _TorchWithoutCpuMode(torch)  # type: ignore[assignment]
     try:
         yield
     finally:

@@ -404,10 +404,11 @@ def evaluate(
     sram = kn["device"] == "sram"
     spikesim = mode == "spikesim"
     if spikesim:
-        cols = np.float64(8.0)
+        # 0-d arrays, as _knob_arrays keeps scalar knobs: same arithmetic, one type per name
+        cols = np.asarray(8.0)
         adc_e_scale = adc_a_scale = slices = e_f = a_f = np.float64(1.0)
         e_xbar = np.where(sram, e["xbar_sram"], e["xbar_rram"])
-        act = np.float64(1.0)
+        act = np.asarray(1.0)
     else:
         cols = kn["cols_per_adc"]
         # NeuroSim V1.4: ADC energy ~doubles per bit, area grows 1.7-2.1x per bit.

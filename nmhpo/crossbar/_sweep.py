@@ -103,6 +103,7 @@ def parse_sweep(text: str) -> tuple[str, list[Any]]:
         raise HardwareModelError(
             f"--sweep: unknown knob {key!r}; expected one of {', '.join(KNOBS + EXTRA_SWEEPS)}"
         )
+    swept: list[int | float | str]
     if ":" in values:
         parts = values.split(":")
         try:

@@ -55,7 +55,8 @@ def _ieee_conv(device: torch.device) -> Iterator[None]:
     if device.type != "cuda":
         yield
         return
-    conv = torch.backends.cudnn.conv
+    # (set by torch's module-replacement trick, so absent from the module torch's stubs see)
+    conv = torch.backends.cudnn.conv  # type: ignore[attr-defined]
     saved = conv.fp32_precision
     conv.fp32_precision = "ieee"
     try:
@@ -103,11 +104,15 @@ class CrossbarSynapse:
     """
 
     def __init__(self, layer: nn.Module, hw: HardwarePoint, gen: torch.Generator) -> None:
+        if not isinstance(layer, nn.Linear | nn.Conv2d):
+            raise TypeError(f"crossbar inference maps Linear and Conv2d layers, not {layer}")
         weight = layer.weight.detach()
         self.conv = isinstance(layer, nn.Conv2d)
-        if self.conv and not _same_size_conv(layer):
-            raise ValueError(f"crossbar inference maps 'same' convolutions only, not {layer}")
-        self.kernel = layer.kernel_size[0] if self.conv else 1
+        self.kernel = 1
+        if isinstance(layer, nn.Conv2d):
+            if not _same_size_conv(layer):
+                raise ValueError(f"crossbar inference maps 'same' convolutions only, not {layer}")
+            self.kernel = layer.kernel_size[0]
         self.out_features = weight.shape[0]
         self.bias = None if layer.bias is None else layer.bias.detach()
         matrix = weight.reshape(self.out_features, -1)  # rows: c_in x k x k, channel-major

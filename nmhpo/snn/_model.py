@@ -163,7 +163,7 @@ class Architecture:
 
 def make_neuron(
     kind: str, *, beta: float, alpha: float, threshold: float, reset: str, spike_grad: Any
-) -> nn.Module:
+) -> snn.Leaky | snn.Synaptic:
     if kind == "leaky":
         return snn.Leaky(
             beta=beta, threshold=threshold, spike_grad=spike_grad, reset_mechanism=reset
@@ -221,7 +221,7 @@ class SpikingNet(nn.Module):
         weights += [nn.Conv2d(ci, co, k, padding=k // 2) for ci, co, _ in arch.decoder_shapes()]
         self.weights = nn.ModuleList(weights)
         n_spiking = len(weights) - (1 if readout == "membrane" else 0)
-        self.neurons = nn.ModuleList(
+        neurons = [
             make_neuron(
                 neuron,
                 beta=beta,
@@ -231,7 +231,8 @@ class SpikingNet(nn.Module):
                 spike_grad=spike_grad,
             )
             for _ in range(n_spiking)
-        )
+        ]
+        self.neurons = nn.ModuleList(neurons)
         self.n_conv = len(arch.conv_channels)
         #: The weight layer whose spikes become the decoder's first map (-1: no decoder).
         self.to_decoder = (
@@ -241,9 +242,7 @@ class SpikingNet(nn.Module):
         # NOTE: the fused path needs beta and the threshold as Python numbers. Read once here
         # (the buffers are fixed: neither is learnt), not from the buffers in every forward,
         # where float() on a CUDA buffer would wait for the GPU once per layer and batch.
-        self._leaky_constants = [
-            (float(n.beta.clamp(0, 1)), float(n.threshold)) for n in self.neurons
-        ]
+        self._leaky_constants = [(float(n.beta.clamp(0, 1)), float(n.threshold)) for n in neurons]
 
     @property
     def n_layers(self) -> int:
@@ -348,7 +347,8 @@ class SpikingNet(nn.Module):
     def _neuron_over_time(
         self, i: int, cur: torch.Tensor, counter: WorkloadCounter | None = None
     ) -> torch.Tensor:
-        neuron = self.neurons[i]
+        # (nn.ModuleList gives a plain Module; this is the snnTorch neuron make_neuron made)
+        neuron: snn.Leaky | snn.Synaptic = self.neurons[i]
         if type(neuron) is snn.Leaky and self.surrogate in SURROGATES:
             beta, threshold = self._leaky_constants[i]
             if counter is not None:  # inference: the same loop, membranes kept
@@ -366,14 +366,15 @@ class SpikingNet(nn.Module):
                 slope=self.slope,
             )
         states: tuple[torch.Tensor, ...] | None = None
-        out, mems = [], []
+        out: list[torch.Tensor] = []
+        mem_steps: list[torch.Tensor] = []
         for t in range(cur.shape[0]):
             spk, states = self._step(neuron, cur[t], states)
             out.append(spk)
-            mems.append(states[-1])  # the membrane is the last state (after syn)
+            mem_steps.append(states[-1])  # the membrane is the last state (after syn)
         spikes = torch.stack(out)
         if counter is not None:
-            counter.neurons(spikes, torch.stack(mems))
+            counter.neurons(spikes, torch.stack(mem_steps))
         return spikes
 
     @staticmethod

@@ -34,7 +34,7 @@ quantizes to zero still counts, since a crossbar reads every cell of its rows.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -62,13 +62,17 @@ def _reach(layer: nn.Module, input_shape: tuple[int, ...], dense: bool) -> torch
     which is the transposed convolution of an all-ones output (so the image border, where
     fewer windows reach, comes out right). ``dense`` counts every weight, zero or not.
     """
+    # what SpikingNet builds (nn.ModuleList types its items as plain Modules)
+    assert isinstance(layer, nn.Linear | nn.Conv2d)
     weight = layer.weight.detach().to(torch.float64)
     mask = torch.ones_like(weight) if dense else (weight != 0).to(torch.float64)
     if isinstance(layer, nn.Conv2d):
         _, height, width = input_shape
         ones = torch.ones(1, weight.shape[0], height, width, dtype=torch.float64)
+        # numeric: SpikingNet pads by k // 2, never by name ("same" has no transposed form)
+        padding = cast(tuple[int, ...], layer.padding)
         reach = F.conv_transpose2d(
-            ones.to(weight.device), mask, stride=layer.stride, padding=layer.padding
+            ones.to(weight.device), mask, stride=layer.stride, padding=padding
         )
         return reach.reshape(-1)
     return mask.sum(dim=0)

@@ -37,6 +37,7 @@ from nmhpo.errors import ExportError
 
 if TYPE_CHECKING:
     import nir
+    import snntorch as snn
 
     from nmhpo.snn._train import TrainedModel
 
@@ -138,6 +139,8 @@ def to_nir(model: TrainedModel, metadata: Mapping[str, Any] | None = None) -> ni
     shape: tuple[int, ...] = arch.image_shape if arch.conv_channels else (arch.flat_size(),)
     graph.chain("input", nir.Input(input_type=np.array(shape)))
     for i, weights in enumerate(net.weights):
+        # what SpikingNet builds (nn.ModuleList types its items as plain Modules)
+        assert isinstance(weights, nn.Linear | nn.Conv2d) and weights.bias is not None
         w = weights.weight.detach().cpu().numpy()
         b = weights.bias.detach().cpu().numpy()
         if isinstance(weights, nn.Conv2d):
@@ -162,7 +165,7 @@ def to_nir(model: TrainedModel, metadata: Mapping[str, Any] | None = None) -> ni
             tau = np.full(shape, DT / (1.0 - float(params["beta"])))
             graph.chain("readout", nir.LI(tau=tau, r=tau / DT, v_leak=np.zeros(shape)))
             break
-        neuron = net.neurons[i]
+        neuron: snn.Leaky = net.neurons[i]  # (nir_problem admits leaky neurons only)
         beta, thr = float(neuron.beta.clamp(0, 1)), float(neuron.threshold)
         _leaky(graph, i, shape, beta, thr, reset)
         if i < net.n_conv:

@@ -16,8 +16,16 @@ tested here (no GPU in CI).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
 import torch
+
+
+def _with_grad(params: list[torch.Tensor]) -> tuple[list[int], list[torch.Tensor]]:
+    """Indices and gradients of the parameters that have a gradient: the fused kernels step
+    only those, as torch.optim does."""
+    pairs = [(i, p.grad) for i, p in enumerate(params) if p.grad is not None]
+    return [i for i, _ in pairs], [g for _, g in pairs]
 
 
 class FusedAdam:
@@ -44,14 +52,14 @@ class FusedAdam:
 
     @torch.no_grad()
     def step(self) -> None:
-        live = [i for i, p in enumerate(self.params) if p.grad is not None]
+        live, grads = _with_grad(self.params)
         if not live:
             return
         steps = [self.steps[i] for i in live]
         torch._foreach_add_(steps, 1)
         torch._fused_adam_(
             [self.params[i] for i in live],
-            [self.params[i].grad for i in live],
+            grads,
             [self.exp_avgs[i] for i in live],
             [self.exp_avg_sqs[i] for i in live],
             [],
@@ -93,17 +101,20 @@ class FusedSGD:
 
     @torch.no_grad()
     def step(self) -> None:
-        live = [i for i, p in enumerate(self.params) if p.grad is not None]
+        live, grads = _with_grad(self.params)
         if not live:
             return
         first = all(self.buffers[i] is None for i in live)
         if first:
-            for i in live:
-                self.buffers[i] = torch.empty_like(self.params[i].grad)
+            for i, g in zip(live, grads, strict=True):
+                self.buffers[i] = torch.empty_like(g)
+        # Every live buffer is set: made just above on the first step and kept since, as
+        # torch.optim.SGD(fused=True) keeps them (it too assumes the same parameters get grads).
+        buffers = cast(list[torch.Tensor], [self.buffers[i] for i in live])
         torch._fused_sgd_(
             [self.params[i] for i in live],
-            [self.params[i].grad for i in live],
-            [self.buffers[i] for i in live],
+            grads,
+            buffers,
             weight_decay=0.0,
             momentum=self.momentum,
             lr=self.lr,

@@ -58,13 +58,12 @@ class ModelStore:
         except (OSError, RuntimeError, EOFError) as exc:
             logger.warning("model cache %s is unreadable (%s); training again", path, exc)
             return None
+        # JSON gives back lists where save() wrote the Architecture's shape tuples
+        arch: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(blob["arch"]).items()
+        }
         model = TrainedModel(
-            arch=Architecture(
-                **{
-                    k: tuple(v) if isinstance(v, list) else v
-                    for k, v in json.loads(blob["arch"]).items()
-                }
-            ),
+            arch=Architecture(**arch),
             params=json.loads(blob["params"]),
             seed=int(blob["seed"]),
             state=blob["state"],

@@ -269,7 +269,15 @@ def read_npz(
         else:
             arrays[f"y_{split}"] = y.astype(np.float32).reshape(len(y), -1)
     meta = {k.removeprefix("meta_"): v for k, v in arrays.items() if k.startswith("meta_")}
-    splits = Splits(*(arrays[k] for k in NPZ_ARRAYS), meta=meta)
+    splits = Splits(
+        x_train=arrays["x_train"],
+        y_train=arrays["y_train"],
+        x_val=arrays["x_val"],
+        y_val=arrays["y_val"],
+        x_test=arrays["x_test"],
+        y_test=arrays["y_test"],
+        meta=meta,
+    )
     if check:
         # The task's own rules (pbl needs meta_y_mean and meta_y_std, ptycho's targets are
         # two images): scoring two samples finds them now, not after every trial trained.

@@ -503,7 +503,7 @@ class _Site:
     day_length_h: np.ndarray  # h
     sw_noon: np.ndarray  # W/m2, noon shortwave under the column's cloud
 
-    def take(self, index: np.ndarray) -> _Site:
+    def take(self, index: np.ndarray | slice) -> _Site:
         return _Site(**{name: value[..., index] for name, value in self.__dict__.items()})
 
 

@@ -168,6 +168,9 @@ def test_only_same_size_convolutions_are_mapped() -> None:
     ):
         with pytest.raises(ValueError, match="'same' convolutions"):
             crossbar_synapses(nn.ModuleList([layer]), hw)
+    # a layer the crossbar mapping has no layout for is refused, not mapped as a linear one
+    with pytest.raises(TypeError, match="Linear and Conv2d"):
+        crossbar_synapses(nn.ModuleList([nn.Conv1d(3, 4, 3, padding=1)]), hw)
 
 
 def test_conv_partial_sums_ask_cudnn_for_full_float32_and_restore_the_flag() -> None:
