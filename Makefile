@@ -23,6 +23,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check nmhpo tests benchmarks
 	$(VENV)/bin/ruff format --check nmhpo tests benchmarks
+	$(VENV)/bin/mypy nmhpo
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format nmhpo tests benchmarks
