@@ -363,7 +363,9 @@ def test_a_study_on_a_dataset_folder_notices_files_added_removed_or_resized(
     """A folder's recordings are too many to hash at every start: their names and sizes are
     kept instead. The study file, its database and caches live in the same folder here, and
     must not count; a touched file (new modification time, as on a copy) still resumes."""
-    from tests.tasks.test_mnist import _fake_mnist
+    import numpy as np
+
+    from tests.tasks.test_mnist import _fake_mnist, _write_idx
 
     _fake_mnist(tmp_path, "t10k", 120, compress=True)
     text = tiny_study_text(n_trials=1).replace(
@@ -381,7 +383,11 @@ def test_a_study_on_a_dataset_folder_notices_files_added_removed_or_resized(
     extra.write_bytes(b"more data")
     with pytest.raises(StorageError, match=r"its data \(.*\) changed since"):
         run_study(load_config(path).with_overrides(n_trials=3))
-    extra.unlink()
-    labels.write_bytes(labels.read_bytes()[:-1])  # truncated
+    extra.unlink()  # the folder as it was: resumes
+    assert run_study(load_config(path).with_overrides(n_trials=3)).n_complete == 3
+    images = tmp_path / "t10k-images-idx3-ubyte.gz"
+    size = images.stat().st_size
+    _write_idx(images, np.zeros((120, 28, 28)), 2051, compress=True)  # replaced, readable
+    assert images.stat().st_size != size
     with pytest.raises(StorageError, match=r"its data \(.*\) changed since"):
-        run_study(load_config(path).with_overrides(n_trials=3))
+        run_study(load_config(path).with_overrides(n_trials=4))

@@ -8,6 +8,7 @@ files (the 10,000 test digits), those are split into train/validation/test.
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,10 @@ class MnistOptions(TaskOptions):
 
 def read_idx(path: Path) -> np.ndarray:
     """One IDX file (raw or gzip) as a uint8 array, checking its header."""
-    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError, zlib.error) as exc:  # a truncated or corrupt download
+        raise TaskError(f"{path}: cannot read: {exc}") from None
     magic = int.from_bytes(raw[:4], "big")
     if magic not in _MAGIC:
         raise TaskError(f"{path}: not an MNIST IDX file (magic number {magic})")

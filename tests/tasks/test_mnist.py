@@ -65,6 +65,11 @@ def test_bad_folder_and_missing_path_are_clear(tmp_path: Path) -> None:
     (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x01\x05")
     with pytest.raises(TaskError, match="not an MNIST IDX file"):
         prepare(info, info.options(), 0, data_path=tmp_path)
+    _fake_mnist(tmp_path, "train", 20, compress=True)
+    gz = tmp_path / "train-labels-idx1-ubyte.gz"
+    gz.write_bytes(gz.read_bytes()[:-3])  # a download cut short
+    with pytest.raises(TaskError, match=r"train-labels-idx1-ubyte.gz: cannot read: Compressed"):
+        prepare(info, info.options(), 0, data_path=tmp_path)
     study = tmp_path / "s.toml"
     study.write_text(
         tiny_study_text()
