@@ -280,8 +280,7 @@ def check_run(cfg: StudyConfig, data: TaskData | None) -> None:
         raise ConfigError(f"{cfg.path}: {problem}" if cfg.path else problem)
     for key in unused_task_options(cfg):
         logger.warning(
-            "warning: %s: task.%s: not used: the data comes from %s, whose splits are used "
-            "as they are",
+            "%s: task.%s: not used: the data comes from %s, whose splits are used as they are",
             cfg.path or "study",
             key,
             cfg.data_path(),
