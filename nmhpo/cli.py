@@ -314,6 +314,11 @@ def grid(
             )
         )
         levels = grid_levels(cfg)
+        from nmhpo.config import missing_data
+
+        problem = missing_data(cfg)  # before the grid's line: nothing printed, then refused
+        if problem:
+            raise ConfigError(problem)
     sizes = " x ".join(f"{name} {len(values)}" for name, values in levels.items())
     out.print(
         f"grid of {cfg.study.n_trials} points ({sizes}) as study {cfg.study.name!r}",

@@ -7,7 +7,6 @@ hardware, space), so a resumed run can never silently mix two different searches
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import random
 import time
@@ -190,16 +189,23 @@ def create_or_load(cfg: StudyConfig, storage: BatchedRDBStorage) -> optuna.Study
             "choose another [study].name or --study-name"
         )
     _check_identity(study, cfg, stored_hash)
-    # Data that is not here (a study shared as its file and database, read elsewhere) has
-    # nothing to compare; running it is refused where the data is read.
-    stored_data, data = study.user_attrs.get(_DATA_KEY), data_fingerprint(cfg)
-    if stored_data is not None and data is not None and stored_data != data:
+    problem = data_changed(study, cfg)
+    if problem:
         raise StorageError(
-            f"study {name!r}: its data ({cfg.data_path()}) changed since the study began, so "
-            "its trials were scored on other data; restore it, or start a new study under "
-            "another name ([study].name, --study-name or study_name=)"
+            f"{problem}, so its trials were scored on other data; restore it, or start a new "
+            "study under another name ([study].name, --study-name or study_name=)"
         )
     return study
+
+
+def data_changed(study: optuna.Study, cfg: StudyConfig) -> str | None:
+    """Why ``study``'s data is not what its trials were scored on, or None. Data that is not
+    here (a study shared as its file and database, read elsewhere) has nothing to compare;
+    whatever needs it is refused where it is read."""
+    stored, now = study.user_attrs.get(_DATA_KEY), data_fingerprint(cfg)
+    if stored is not None and now is not None and stored != now:
+        return f"study {study.study_name!r}: its data ({cfg.data_path()}) changed since it began"
+    return None
 
 
 #: A user's data as it was when the study began (see `data_fingerprint`).
@@ -212,21 +218,19 @@ def data_fingerprint(cfg: StudyConfig) -> str | None:
 
     A file: its content hash, so a copy with the same bytes (a new modification time)
     resumes. A folder of a dataset's recordings (tens of thousands of files, gigabytes):
-    the names and sizes of its data files, so files added, removed, truncated or replaced by
-    others of another size are noticed, while the same dataset copied to another machine
-    (new modification times) still matches; an edit that keeps a file's size is not. What
-    is not data (the study's own database, caches, study files) is left out, or a study kept
-    in its data folder would refuse itself. None without a path."""
+    the names and sizes of the files its task reads, so files added, removed, truncated or
+    replaced by others of another size are noticed, while the same dataset copied to another
+    machine (new modification times) still matches; an edit that keeps a file's size is not.
+    Nothing else in the folder counts (the study's own database and caches, logs, SLURM
+    outputs), or a study kept in its data folder would refuse itself. None without a path."""
     path = cfg.data_path()
     if path is None:
         return None
     try:
         if path.is_dir():
-            from nmhpo.tasks._base import dataset_files
+            from nmhpo.tasks._base import dataset_fingerprint
 
-            listing = [[name, size] for name, size, _ in dataset_files(path)]
-            blob = json.dumps(listing, separators=(",", ":")).encode()
-            return "files:" + hashlib.sha256(blob).hexdigest()[:32]
+            return dataset_fingerprint(path, cfg.task_info().data_files)
         stat = path.stat()
         return _file_hash(str(path), stat.st_size, stat.st_mtime_ns)
     except OSError:

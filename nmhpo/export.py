@@ -68,10 +68,14 @@ def export_trial(study: Study, trial_number: int, out_dir: str | Path) -> Export
     record = _completed_trial(study, trial_number)
     assert record.result is not None
     from nmhpo.config import missing_data
+    from nmhpo.database import data_changed
 
     problem = missing_data(study.config)  # (the data's scaling, and a network to retrain)
     if problem:
         raise ConfigError(problem)
+    changed = data_changed(study.optuna_study, study.config)
+    if changed:  # its scaling (and a retrained network) would not be the trial's
+        raise ExportError(f"{changed}; restore the data the trial was trained on")
     software = dict(record.result.point.software)
 
     from nmhpo.snn import nir_problem, to_nir
@@ -241,13 +245,11 @@ def hardware_design(
     names = study.objectives
     directions = study.directions
     values = record.values or ()
-    # How the task scaled inputs and targets: a network trained on scaled data is of no use
-    # on raw data without it.
-    scaling = {
-        k: np.asarray(v).tolist()
-        for k, v in task_data(cfg).splits.meta.items()
-        if k in ("x_low", "x_span", "y_mean", "y_std")
-    }
+    # How a regression task scaled inputs and targets: a network trained on scaled data is of
+    # no use on raw data without it (classification needs none; its data is not read here).
+    meta = task_data(cfg).splits.meta if cfg.task_info().kind == "regression" else {}
+    keys = ("y_mean", "y_std", *(("x_low", "x_span") if "x_span" in meta else ()))
+    scaling = {k: np.asarray(meta[k]).tolist() for k in keys if k in meta}
     readout = (
         "mean over the time steps of the 'readout' LI node's membrane"
         if software["readout"] == "membrane"
@@ -366,8 +368,8 @@ def limits(
     scaling = scaling or {}
     if "x_low" in scaling:
         out.append(
-            "Inputs are scaled before the encoding, as the task scaled them from its training "
-            "split: clip((x - x_low) / x_span, 0, 1) with data.scaling's x_low and x_span."
+            "Inputs are scaled before the encoding: clip((x - x_low) / x_span, 0, 1) with "
+            "data.scaling's x_low and x_span."
         )
     if "y_mean" in scaling:
         out.append(

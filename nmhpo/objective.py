@@ -20,7 +20,7 @@ import numpy as np
 from nmhpo import __version__
 from nmhpo.config import StudyConfig
 from nmhpo.crossbar import KNOBS, Layer, Network, evaluate
-from nmhpo.errors import ConfigError
+from nmhpo.errors import ConfigError, TrialFailedError
 from nmhpo.grid import skip_if_grid_point_taken
 from nmhpo.multifidelity import decide_for_trial, rung_attrs, rung_epochs
 from nmhpo.record import DETAIL_KEY, Breakdown, Point, Pruned, RunInfo, TrialResult
@@ -96,12 +96,23 @@ def task_data(cfg: StudyConfig) -> TaskData:
 
 
 def _stamp(path: Path | None) -> tuple[int, int] | None:
-    """A user's data file (or folder) as of now: size and modification time."""
+    """A user's data file as of now: size and modification time. None for a folder, whose
+    own stamp changes with anything written into it (a study kept there: its database) and
+    not with its files': a folder's data is read once per process, its cache key follows
+    the dataset's files."""
     try:
-        stat = path.stat() if path is not None else None
+        stat = path.stat() if path is not None and not path.is_dir() else None
     except OSError:
         return None
     return None if stat is None else (stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=4)
+def _folder_fingerprint(path: str, patterns: tuple[str, ...]) -> str:
+    """A dataset folder's files (names and sizes), listed once per process."""
+    from nmhpo.tasks._base import dataset_fingerprint
+
+    return dataset_fingerprint(Path(path), patterns)
 
 
 def data_problem(cfg: StudyConfig, data: TaskData) -> str | None:
@@ -128,16 +139,18 @@ def data_problem(cfg: StudyConfig, data: TaskData) -> str | None:
 def task_identity(cfg: StudyConfig) -> dict[str, Any]:
     """What decides the trained network besides the software point (part of the model-cache
     key): the task's data, including a user file's size and modification time, so an edited
-    file is not served by networks trained on the old one; and nmhpo's version, whose trainer
-    may differ."""
+    file is not served by networks trained on the old one (a dataset folder: its files' names
+    and sizes); and nmhpo's version, whose trainer may differ."""
     path = cfg.data_path()
-    stamp = _stamp(path)
+    stamp: Any = _stamp(path)
+    if path is not None and path.is_dir():  # the dataset's files, not the folder's own stamp
+        stamp = _folder_fingerprint(str(path), cfg.task_info().data_files)
     return {
         "name": cfg.task.name,
         "options": cfg.task_options().model_dump(mode="json"),
         "data_seed": cfg.task.data_seed,
         "path": None if path is None else str(path),
-        "file": None if stamp is None else list(stamp),
+        "file": list(stamp) if isinstance(stamp, tuple) else stamp,
         "nmhpo": __version__,
     }
 
@@ -398,10 +411,32 @@ class Objective:
         self.flush = flush
         self.device = device
         self.constraints = cfg.parsed_constraints()
+        self._data_stamp: tuple[int, int] | None = None
+        self._data_print: str | None = None
+
+    def _check_data(self) -> None:
+        """Fail the trial if the user's data file changed during the run: the data is read
+        again once it changes, so later trials would be scored on other data than earlier
+        ones in the same front (a study refuses to resume on a changed file; this is the
+        same rule while it runs). The first check pins the file as this process found it."""
+        path = self.cfg.data_path()
+        stamp = _stamp(path)
+        if stamp is None or stamp == self._data_stamp:
+            return
+        from nmhpo.database import data_fingerprint
+
+        now = data_fingerprint(self.cfg)
+        if self._data_print is not None and now != self._data_print:
+            raise TrialFailedError(
+                f"{path} changed during the run, after trials were scored on it; restore it, "
+                "or start a new study under another name"
+            )
+        self._data_stamp, self._data_print = stamp, now
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, ...]:
         cpu_start = time.process_time()
         try:
+            self._check_data()
             software, hardware = suggest(trial, self.cfg)
             if self.flush is not None:
                 self.flush()
@@ -426,6 +461,7 @@ class Objective:
                 rungs=rungs,
                 on_rung=on_rung,
             )
+            self._check_data()  # (not trained on one version and scored on another)
             result = replace(
                 result,
                 run=replace(result.run, cpu_s=time.process_time() - cpu_start, worker=_WORKER),

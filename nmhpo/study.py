@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nmhpo.analysis import pareto_trials
-from nmhpo.config import StudyConfig, check_storage_url, mask_url, search_problem
+from nmhpo.config import StudyConfig, check_storage_url, mask_url, missing_data, search_problem
 from nmhpo.database import count_complete, create_or_load, load_existing, open_storage
 from nmhpo.devices import check_available, device_for
 from nmhpo.errors import ConfigError, StorageError, StudyStoppedError
@@ -330,6 +330,7 @@ def run_study(
             workers started together would all propose the same first points.
 
     Raises:
+        ConfigError: the study's data path names nothing (before anything is written).
         DeviceError: [study].device asks for CUDA and torch sees none (before anything is
             written).
         TaskError: the task's data cannot be prepared (before anything is written).
@@ -339,6 +340,9 @@ def run_study(
     from optuna.trial import TrialState
 
     check_available(cfg.study.device)
+    problem = missing_data(cfg)  # before a database server is written to
+    if problem:
+        raise ConfigError(problem)
     url = cfg.storage_url()
     if cfg.study.storage is None and cfg.storage_dir is not None:
         cfg.storage_dir.mkdir(parents=True, exist_ok=True)  # nmhpo's home, for shipped studies

@@ -411,3 +411,8 @@ def test_a_regression_export_holds_the_scaling_raw_data_needs(tmp_path: Path) ->
     )
     limits = " ".join(design["limits"])
     assert "(x - x_low) / x_span" in limits and "output * y_std + y_mean" in limits
+    # another file under the same name: its scaling is not the trial's
+    np.savez(tmp_path / "raw.npz", x_train=x[30:], y_train=y[30:], x_val=x[:30], y_val=y[:30])
+    with pytest.raises(ExportError, match=r"its data \(.*raw\.npz\) changed since it began"):
+        study.export(0, tmp_path / "again")
+    assert not (tmp_path / "again").exists()

@@ -378,6 +378,7 @@ def test_a_study_on_a_dataset_folder_notices_files_added_removed_or_resized(
     )
     labels = tmp_path / "t10k-labels-idx1-ubyte.gz"
     os.utime(labels, (0, 0))
+    (tmp_path / "slurm-7.out").write_text("a worker's log beside the data")
     assert run_study(load_config(path).with_overrides(n_trials=2)).n_complete == 2
     extra = tmp_path / "train-images-idx3-ubyte.gz"
     extra.write_bytes(b"more data")
@@ -391,3 +392,33 @@ def test_a_study_on_a_dataset_folder_notices_files_added_removed_or_resized(
     assert images.stat().st_size != size
     with pytest.raises(StorageError, match=r"its data \(.*\) changed since"):
         run_study(load_config(path).with_overrides(n_trials=4))
+
+
+def test_a_data_file_edited_during_the_run_fails_the_next_trials_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    """The data is read again once its file changes: without a check, the trials after an
+    edit would be scored on other data than those before it, in one front."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    arrays = {
+        "x_train": rng.random((60, 64)),
+        "y_train": np.arange(60) % 10,
+        "x_val": rng.random((20, 64)),
+        "y_val": np.arange(20) % 10,
+    }
+    data = tmp_path / "mine.npz"
+    np.savez(data, **arrays)
+    text = tiny_study_text(n_trials=3).replace("n_train = 600", 'path = "mine.npz"')
+    cfg = load_config(_write(tmp_path, text)).with_overrides(max_failures=1)
+
+    def edit(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.number == 0:
+            np.savez(data, **{**arrays, "y_train": (np.arange(60) + 1) % 10})
+
+    with pytest.raises(StudyStoppedError):
+        run_study(cfg, callbacks=[edit])
+    trials = load_existing(cfg).get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL]
+    assert "mine.npz changed during the run" in trials[1].user_attrs["fail_reason"]

@@ -86,6 +86,10 @@ class TaskInfo:
     #: Nothing to generate: the task reads only the user's file ([task] path is required),
     #: and its options all apply to that file.
     needs_path: bool = False
+    #: The files a folder task's reader reads, as glob patterns under the folder: what its
+    #: cache key and the study's data fingerprint follow (a log, a SLURM output or a licence
+    #: beside them is not the dataset).
+    data_files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -304,7 +308,7 @@ def cache_key(
     }
     if data_path is not None:
         key["path"] = str(data_path.resolve())
-        key["files"] = dataset_files(data_path)
+        key["files"] = dataset_files(data_path, info.data_files)
     blob = json.dumps(key, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -317,14 +321,19 @@ _NOT_DATA = re.compile(
 )
 
 
-def dataset_files(folder: Path) -> list[list[Any]]:
-    """Every file of a dataset folder (relative name, size, modification time), what is not
-    data left out: counted, a study kept in its data folder would change the key with every
-    trial, and read (and cache) the whole dataset again at every start."""
+def dataset_files(folder: Path, patterns: tuple[str, ...] = ()) -> list[list[Any]]:
+    """The files of a dataset folder (relative name, size, modification time): those matching
+    the task's ``patterns``, else every file but what is not data. Anything else counted, a
+    study kept in its data folder would change the key with every trial (its database, logs,
+    SLURM outputs), and read (and cache) the whole dataset again at every start."""
     out: list[list[Any]] = []
-    for p in sorted(folder.rglob("*")):
+    if patterns:
+        paths = sorted({p for pattern in patterns for p in folder.glob(pattern)})
+    else:
+        paths = sorted(folder.rglob("*"))
+    for p in paths:
         rel = p.relative_to(folder)
-        if any(_NOT_DATA.fullmatch(part) for part in rel.parts):
+        if not patterns and any(_NOT_DATA.fullmatch(part) for part in rel.parts):
             continue
         try:
             if p.is_file():
@@ -333,6 +342,14 @@ def dataset_files(folder: Path) -> list[list[Any]]:
         except OSError:  # removed meanwhile (a SQLite journal)
             continue
     return out
+
+
+def dataset_fingerprint(folder: Path, patterns: tuple[str, ...] = ()) -> str:
+    """The names and sizes of a dataset folder's files (`dataset_files`), hashed: unlike
+    their modification times, the same on a copy of the dataset on another machine."""
+    listing = [[name, size] for name, size, _ in dataset_files(folder, patterns)]
+    blob = json.dumps(listing, separators=(",", ":")).encode()
+    return "files:" + hashlib.sha256(blob).hexdigest()[:32]
 
 
 def _npz_problem(

@@ -183,5 +183,6 @@ DVS_GESTURE = TaskInfo(
     build=_no_generator,
     score=accuracy,
     read_path=read_folder,
+    data_files=("*.aedat", "*_labels.csv", "trials_to_train.txt", "trials_to_test.txt"),
     events=True,
 )

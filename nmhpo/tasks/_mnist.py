@@ -19,6 +19,7 @@ from nmhpo.tasks._base import Splits, TaskInfo, TaskOptions, stratified_split
 from nmhpo.tasks._digits import accuracy
 
 _MAGIC = {2049: 1, 2051: 3}  # labels (1 dim), images (3 dims)
+_KINDS = (("images", 3), ("labels", 1))
 
 
 class MnistOptions(TaskOptions):
@@ -94,4 +95,5 @@ MNIST = TaskInfo(
     build=_no_generator,
     score=accuracy,
     read_path=read_folder,
+    data_files=tuple(f"{p}-{k}-idx{d}-ubyte*" for p in ("train", "t10k") for k, d in _KINDS),
 )

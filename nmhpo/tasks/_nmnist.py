@@ -126,5 +126,6 @@ NMNIST = TaskInfo(
     build=_no_generator,
     score=accuracy,
     read_path=read_folder,
+    data_files=("Train/[0-9]/*.bin", "Test/[0-9]/*.bin"),
     events=True,
 )

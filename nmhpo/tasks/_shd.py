@@ -100,6 +100,7 @@ SHD = TaskInfo(
     build=_no_generator,
     score=accuracy,
     read_path=read_folder,
+    data_files=("shd_train.h5", "shd_test.h5"),
     events=True,
     image=False,
 )

@@ -224,6 +224,10 @@ def test_a_dataset_folders_key_ignores_a_study_kept_inside_it(tmp_path: Path) ->
     (tmp_path / "study.toml").write_text("[study]")  # the user's own files beside the data
     (tmp_path / ".ipynb_checkpoints").mkdir()
     (tmp_path / ".ipynb_checkpoints" / "notes.ipynb").write_text("{}")
+    (tmp_path / "slurm-123.out").write_text("worker log, growing")  # an array job's output
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "helpers.cpython-312.pyc").write_bytes(b"pyc")
+    (tmp_path / "LICENSE").write_text("not read by the mnist reader")
     assert cache_key(info, info.options(), 0, tmp_path) == before
     (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(b"labels")
     assert cache_key(info, info.options(), 0, tmp_path) != before
