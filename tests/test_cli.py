@@ -457,7 +457,9 @@ def test_a_study_shared_without_its_data_is_read_but_not_run(tmp_path: Path) -> 
     assert result.exit_code == 0, result.output
     assert (tmp_path / "report" / "trials.csv").is_file()
     expected = f"error: {path}: task.path: {tmp_path / 'mine.npz'} does not exist"
-    for args in (("validate",), ("run", "--n-trials", "2"), ("export", "--trial", "0")):
+    commands = (("validate",), ("run", "--n-trials", "2"), ("export", "--trial", "0"), ("grid",))
+    for args in commands:
         result = _invoke(args[0], str(path), *args[1:])
         assert result.exit_code == 2, (args, result.output)
         assert result.stderr.strip() == expected, (args, result.stderr)
+        assert not result.stdout.strip(), (args, result.stdout)  # nothing said before it
