@@ -466,6 +466,15 @@ class Objective:
                 result,
                 run=replace(result.run, cpu_s=time.process_time() - cpu_start, worker=_WORKER),
             )
+            # Buffered by nmhpo.storage and written in one commit with the trial's end; the
+            # bulky detail is a system attribute, which optuna-dashboard does not display.
+            # Inside the try: a Ctrl-C landing here still fails the trial with its reason.
+            for key, value in result.to_user_attrs().items():
+                trial.set_user_attr(key, value)
+            trial.storage.set_trial_system_attr(trial._trial_id, DETAIL_KEY, result.detail())
+            for constraint in self.constraints:
+                trial.set_constraint(constraint.text, constraint.violation(result.metrics))
+            return tuple(result.metrics[o.name] for o in self.cfg.study.objectives)
         except Exception as exc:
             if type(exc).__name__ != "TrialPruned":
                 trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}")
@@ -474,14 +483,6 @@ class Objective:
             # Optuna marks the trial failed and re-raises; say why, as for any failed trial.
             trial.set_user_attr("fail_reason", INTERRUPTED)
             raise
-        # Buffered by nmhpo.storage and written in one commit with the trial's end; the bulky
-        # detail is a system attribute, which optuna-dashboard does not display.
-        for key, value in result.to_user_attrs().items():
-            trial.set_user_attr(key, value)
-        trial.storage.set_trial_system_attr(trial._trial_id, DETAIL_KEY, result.detail())
-        for constraint in self.constraints:
-            trial.set_constraint(constraint.text, constraint.violation(result.metrics))
-        return tuple(result.metrics[o.name] for o in self.cfg.study.objectives)
 
     def _at_rung(
         self,
