@@ -775,9 +775,11 @@ def unused_task_options(cfg: StudyConfig) -> list[str]:
     ``val_fraction``, ...) are not used. Worth a warning, not a refusal: a shipped study
     with such options is how a user starts with their own file (studies/pbl.toml says so)."""
     info = cfg.task_info()
-    if cfg.task.path is None or info.read_path is not None or info.needs_path:
+    if cfg.task.path is None or info.read_path is not None:
         return []
-    return sorted(cfg.task.options_dict())
+    # data_seed draws generated data and its splits; a file brings both
+    seed = ["data_seed"] if "data_seed" in cfg.task.model_fields_set else []
+    return sorted(seed + ([] if info.needs_path else list(cfg.task.options_dict())))
 
 
 def search_problem(cfg: StudyConfig) -> str | None:

@@ -389,10 +389,15 @@ def test_task_options_a_users_file_does_not_use_are_named(tmp_path: Path) -> Non
         y_val=np.arange(10),
     )
     path = tmp_path / "tiny.toml"
-    path.write_text(tiny_study_text().replace("n_train = 600", 'n_train = 600\npath = "mine.npz"'))
+    path.write_text(
+        tiny_study_text().replace(
+            "n_train = 600", 'n_train = 600\ndata_seed = 3\npath = "mine.npz"'
+        )
+    )
     result = _invoke("validate", str(path))
     assert result.exit_code == 0, result.output
     assert f"warning: {path}: task.n_train: not used: the data comes from" in result.stderr
+    assert f"warning: {path}: task.data_seed: not used" in result.stderr  # it draws splits
 
 
 def test_a_regression_study_on_a_users_raw_file_runs_and_reports_in_its_units(
