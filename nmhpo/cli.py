@@ -166,21 +166,6 @@ def _load(study: str, storage: str | None = None, study_name: str | None = None)
     )
 
 
-class _Prefixed(logging.Formatter):
-    """``nmhpo: message``, and ``nmhpo: warning: message`` for warnings: the library logs
-    plain messages, the CLI says which ones need the user's attention."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        level = (
-            "error: "
-            if record.levelno >= logging.ERROR
-            else "warning: "
-            if record.levelno >= logging.WARNING
-            else ""
-        )
-        return f"nmhpo: {level}{super().format(record)}"
-
-
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever ``sys.stderr`` is at the time (a test runner swaps it)."""
 
@@ -212,7 +197,9 @@ def _main(
     logger = logging.getLogger("nmhpo")
     if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
         handler = _StderrHandler()
-        handler.setFormatter(_Prefixed())
+        from nmhpo.workers import LevelPrefixed
+
+        handler.setFormatter(LevelPrefixed("nmhpo: "))
         logger.addHandler(handler)
     logger.setLevel(level)
 

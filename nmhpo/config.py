@@ -778,7 +778,7 @@ def unused_task_options(cfg: StudyConfig) -> list[str]:
     if cfg.task.path is None or info.read_path is not None:
         return []
     # data_seed draws generated data and its splits; a file brings both
-    seed = ["data_seed"] if "data_seed" in cfg.task.model_fields_set else []
+    seed = ["data_seed"] if cfg.task.data_seed != 0 else []  # (0, the default: not named)
     return sorted(seed + ([] if info.needs_path else list(cfg.task.options_dict())))
 
 

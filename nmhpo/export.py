@@ -73,6 +73,9 @@ def export_trial(study: Study, trial_number: int, out_dir: str | Path) -> Export
     problem = missing_data(study.config)  # (the data's scaling, and a network to retrain)
     if problem:
         raise ConfigError(problem)
+    from nmhpo.objective import refresh_data_stamps
+
+    refresh_data_stamps()
     changed = data_changed(study.optuna_study, study.config)
     if changed:  # its scaling (and a retrained network) would not be the trial's
         raise ExportError(f"{changed}; restore the data the trial was trained on")
@@ -247,7 +250,9 @@ def hardware_design(
     values = record.values or ()
     # How a regression task scaled inputs and targets: a network trained on scaled data is of
     # no use on raw data without it (classification needs none; its data is not read here).
-    meta = task_data(cfg).splits.meta if cfg.task_info().kind == "regression" else {}
+    meta = dict(task_data(cfg).splits.meta) if cfg.task_info().kind == "regression" else {}
+    if "x_high" in meta and "x_low" in meta:  # pbl's fixed physical ranges
+        meta["x_span"] = np.asarray(meta["x_high"]) - np.asarray(meta["x_low"])
     keys = ("y_mean", "y_std", *(("x_low", "x_span") if "x_span" in meta else ()))
     scaling = {k: np.asarray(meta[k]).tolist() for k in keys if k in meta}
     readout = (

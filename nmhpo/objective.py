@@ -54,7 +54,7 @@ def _prepared(
     options_json: str,
     seed: int,
     path: str | None,
-    stamp: tuple[int, int] | None,
+    stamp: Any,
     cache: str,
 ) -> TaskData:
     from nmhpo.tasks import get_task
@@ -90,16 +90,14 @@ def task_data(cfg: StudyConfig) -> TaskData:
         cfg.task_options().model_dump_json(),
         cfg.task.data_seed,
         None if path is None else str(path),
-        _stamp(path),
+        _data_stamp(cfg),
         str(cfg.cache_dir),
     )
 
 
 def _stamp(path: Path | None) -> tuple[int, int] | None:
-    """A user's data file as of now: size and modification time. None for a folder, whose
-    own stamp changes with anything written into it (a study kept there: its database) and
-    not with its files': a folder's data is read once per process, its cache key follows
-    the dataset's files."""
+    """A user's data file as of now: size and modification time. None for a folder (see
+    `_folder_stamp`)."""
     try:
         stat = path.stat() if path is not None and not path.is_dir() else None
     except OSError:
@@ -108,11 +106,28 @@ def _stamp(path: Path | None) -> tuple[int, int] | None:
 
 
 @lru_cache(maxsize=4)
-def _folder_fingerprint(path: str, patterns: tuple[str, ...]) -> str:
-    """A dataset folder's files (names and sizes), listed once per process."""
+def _folder_stamp(path: str, patterns: Any) -> str:
+    """A dataset folder's files (names, sizes, modification times) as of the last
+    `refresh_data_stamps`: a folder's own stamp changes with anything written into it (a
+    study kept there: its database) and not with its files', and listing tens of thousands
+    of recordings at every trial would cost more than reading them once."""
     from nmhpo.tasks._base import dataset_fingerprint
 
-    return dataset_fingerprint(Path(path), patterns)
+    return dataset_fingerprint(Path(path), patterns, times=True)
+
+
+def refresh_data_stamps() -> None:
+    """List dataset folders afresh: called where a run or an export begins, so a notebook
+    that changed a folder between two studies gets the new files (and model keys)."""
+    _folder_stamp.cache_clear()
+
+
+def _data_stamp(cfg: StudyConfig) -> Any:
+    """What the in-process data cache and the model key know of the user's data."""
+    path = cfg.data_path()
+    if path is not None and path.is_dir():
+        return _folder_stamp(str(path), cfg.task_info().data_files)
+    return _stamp(path)
 
 
 def data_problem(cfg: StudyConfig, data: TaskData) -> str | None:
@@ -139,12 +154,10 @@ def data_problem(cfg: StudyConfig, data: TaskData) -> str | None:
 def task_identity(cfg: StudyConfig) -> dict[str, Any]:
     """What decides the trained network besides the software point (part of the model-cache
     key): the task's data, including a user file's size and modification time, so an edited
-    file is not served by networks trained on the old one (a dataset folder: its files' names
-    and sizes); and nmhpo's version, whose trainer may differ."""
+    file is not served by networks trained on the old one (a dataset folder: its files' names,
+    sizes and times); and nmhpo's version, whose trainer may differ."""
     path = cfg.data_path()
-    stamp: Any = _stamp(path)
-    if path is not None and path.is_dir():  # the dataset's files, not the folder's own stamp
-        stamp = _folder_fingerprint(str(path), cfg.task_info().data_files)
+    stamp = _data_stamp(cfg)
     return {
         "name": cfg.task.name,
         "options": cfg.task_options().model_dump(mode="json"),

@@ -343,6 +343,9 @@ def run_study(
     problem = missing_data(cfg)  # before a database server is written to
     if problem:
         raise ConfigError(problem)
+    from nmhpo.objective import refresh_data_stamps
+
+    refresh_data_stamps()
     url = cfg.storage_url()
     if cfg.study.storage is None and cfg.storage_dir is not None:
         cfg.storage_dir.mkdir(parents=True, exist_ok=True)  # nmhpo's home, for shipped studies

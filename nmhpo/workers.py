@@ -38,6 +38,25 @@ _STOP_WAIT_S = 30.0
 _MAX_REPORT = 2000
 
 
+class LevelPrefixed(logging.Formatter):
+    """``<prefix>message``, and ``<prefix>warning: message`` for warnings: the library logs
+    plain messages, the CLI (and its spawned workers) says which ones need attention."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = (
+            "error: "
+            if record.levelno >= logging.ERROR
+            else "warning: "
+            if record.levelno >= logging.WARNING
+            else ""
+        )
+        return f"{self.prefix}{level}{super().format(record)}"
+
+
 class _Interrupts:
     """Ctrl-C that lands while Optuna records a trial (its ``tell``, between trials) would
     break Optuna's loop: a KeyboardInterrupt there escapes as an UnboundLocalError from
@@ -129,7 +148,7 @@ def _spawned_worker(
         logger.setLevel(log_level)
         if not logger.handlers:
             handler = logging.StreamHandler()
-            handler.setFormatter(logging.Formatter(f"nmhpo (worker {worker}): %(message)s"))
+            handler.setFormatter(LevelPrefixed(f"nmhpo (worker {worker}): "))
             logger.addHandler(handler)
         guard = _work(cfg, worker=worker, callbacks=[], deadline=deadline)
         if guard.tripped:

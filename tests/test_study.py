@@ -422,3 +422,40 @@ def test_a_data_file_edited_during_the_run_fails_the_next_trials_with_the_reason
     trials = load_existing(cfg).get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL]
     assert "mine.npz changed during the run" in trials[1].user_attrs["fail_reason"]
+
+
+def test_a_dataset_folder_changed_between_two_studies_in_one_process_is_read_again(
+    tmp_path: Path,
+) -> None:
+    """A notebook changes its dataset folder between two studies: the second must train on
+    the new files, under a new model key, even when an edit keeps every file's size (a
+    folder is listed once per run, not per trial)."""
+    import numpy as np
+
+    from nmhpo.objective import task_data
+    from nmhpo.record import TrialRecord
+    from tests.tasks.test_mnist import _fake_mnist, _write_idx
+
+    data = tmp_path / "mnist"
+    data.mkdir()
+    _fake_mnist(data, "t10k", 120, compress=False)
+    text = tiny_study_text(n_trials=1).replace(
+        'name = "digits"\nn_train = 600', f'name = "mnist"\npath = "{data}"'
+    )
+    cfg_a = load_config(_write(tmp_path, text.replace("epochs = 2", "epochs = 1"), "a.toml"))
+    run_study(cfg_a)
+    labels = data / "t10k-labels-idx1-ubyte"
+    _write_idx(labels, (np.arange(120) + 3) % 10, 2049, compress=False)  # same size
+    cfg_b = cfg_a.with_overrides(name="b")
+    run_study(cfg_b)
+
+    def key(cfg: object) -> tuple[str, bool]:
+        record = TrialRecord.from_trial(load_existing(cfg).get_trials()[0])  # type: ignore[arg-type]
+        assert record.result is not None
+        return record.result.run.model_key, record.result.run.trained
+
+    (key_a, _), (key_b, trained_b) = key(cfg_a), key(cfg_b)
+    assert key_b != key_a and trained_b  # not the network trained on the old labels
+    _fake_mnist(data, "train", 100, compress=False)
+    run_study(cfg_a.with_overrides(name="c"))
+    assert len(task_data(cfg_a.with_overrides(name="c")).x_test) == 120  # t10k is test now

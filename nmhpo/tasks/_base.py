@@ -56,6 +56,7 @@ class Splits:
 
 
 MetricsFn = Callable[[np.ndarray, np.ndarray, Mapping[str, np.ndarray]], dict[str, float]]
+DataFiles = tuple[str, ...] | Callable[[Path], list[Path]]
 
 
 @dataclass(frozen=True)
@@ -86,10 +87,10 @@ class TaskInfo:
     #: Nothing to generate: the task reads only the user's file ([task] path is required),
     #: and its options all apply to that file.
     needs_path: bool = False
-    #: The files a folder task's reader reads, as glob patterns under the folder: what its
-    #: cache key and the study's data fingerprint follow (a log, a SLURM output or a licence
-    #: beside them is not the dataset).
-    data_files: tuple[str, ...] = ()
+    #: The files a folder task's reader reads, as glob patterns under the folder or a
+    #: function that lists them: what its cache key, model key and the study's data
+    #: fingerprint follow (a log, a SLURM output or a licence beside them is not the dataset).
+    data_files: DataFiles = ()
 
 
 @dataclass(frozen=True)
@@ -321,33 +322,39 @@ _NOT_DATA = re.compile(
 )
 
 
-def dataset_files(folder: Path, patterns: tuple[str, ...] = ()) -> list[list[Any]]:
-    """The files of a dataset folder (relative name, size, modification time): those matching
-    the task's ``patterns``, else every file but what is not data. Anything else counted, a
-    study kept in its data folder would change the key with every trial (its database, logs,
-    SLURM outputs), and read (and cache) the whole dataset again at every start."""
+def dataset_files(folder: Path, patterns: DataFiles = ()) -> list[list[Any]]:
+    """The files of a dataset folder (relative name, size, modification time): those the
+    task's ``patterns`` name, else every file but what is not data, hidden files (macOS
+    ``._*`` forks on a copied dataset) left out either way. Anything else counted, a study
+    kept in its data folder would change the key with every trial (its database, logs, SLURM
+    outputs), and read (and cache) the whole dataset again at every start."""
     out: list[list[Any]] = []
-    if patterns:
+    if callable(patterns):
+        paths = sorted(patterns(folder))
+    elif patterns:
         paths = sorted({p for pattern in patterns for p in folder.glob(pattern)})
     else:
         paths = sorted(folder.rglob("*"))
     for p in paths:
         rel = p.relative_to(folder)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
         if not patterns and any(_NOT_DATA.fullmatch(part) for part in rel.parts):
             continue
         try:
             if p.is_file():
                 stat = p.stat()
-                out.append([str(rel), stat.st_size, stat.st_mtime_ns])
+                out.append([rel.as_posix(), stat.st_size, stat.st_mtime_ns])
         except OSError:  # removed meanwhile (a SQLite journal)
             continue
     return out
 
 
-def dataset_fingerprint(folder: Path, patterns: tuple[str, ...] = ()) -> str:
+def dataset_fingerprint(folder: Path, patterns: DataFiles = (), *, times: bool = False) -> str:
     """The names and sizes of a dataset folder's files (`dataset_files`), hashed: unlike
-    their modification times, the same on a copy of the dataset on another machine."""
-    listing = [[name, size] for name, size, _ in dataset_files(folder, patterns)]
+    their modification times, the same on a copy of the dataset on another machine (the
+    study's fingerprint). ``times`` adds them (the model key: an edit that keeps a size)."""
+    listing = [row if times else row[:2] for row in dataset_files(folder, patterns)]
     blob = json.dumps(listing, separators=(",", ":")).encode()
     return "files:" + hashlib.sha256(blob).hexdigest()[:32]
 

@@ -37,8 +37,11 @@ def read_idx(path: Path) -> np.ndarray:
     magic = int.from_bytes(raw[:4], "big")
     if magic not in _MAGIC:
         raise TaskError(f"{path}: not an MNIST IDX file (magic number {magic})")
+    header = 4 + 4 * _MAGIC[magic]
+    if len(raw) < header:
+        raise TaskError(f"{path}: cut short inside its header ({len(raw)} bytes)")
     dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(_MAGIC[magic])]
-    data = np.frombuffer(raw, np.uint8, offset=4 + 4 * len(dims))
+    data = np.frombuffer(raw, np.uint8, offset=header)
     if data.size != int(np.prod(dims)):
         raise TaskError(f"{path}: expected {dims} values, found {data.size}")
     return data.reshape(dims)
@@ -61,6 +64,13 @@ def _pair(folder: Path, prefix: str) -> tuple[np.ndarray, np.ndarray] | None:
     if len(x) != len(y):
         raise TaskError(f"{folder}: {len(x)} {prefix} images but {len(y)} labels")
     return x, y
+
+
+def data_files(folder: Path) -> list[Path]:
+    """The IDX files `read_folder` reads (raw, else .gz): a .gz kept beside its raw file,
+    or a second download, is not read and does not count."""
+    stems = (f"{p}-{k}-idx{d}-ubyte" for p in ("train", "t10k") for k, d in _KINDS)
+    return [path for stem in stems if (path := _find(folder, stem)) is not None]
 
 
 def read_folder(folder: Path, options: MnistOptions, seed: int) -> Splits:
@@ -95,5 +105,5 @@ MNIST = TaskInfo(
     build=_no_generator,
     score=accuracy,
     read_path=read_folder,
-    data_files=tuple(f"{p}-{k}-idx{d}-ubyte*" for p in ("train", "t10k") for k, d in _KINDS),
+    data_files=data_files,
 )

@@ -70,6 +70,10 @@ def test_bad_folder_and_missing_path_are_clear(tmp_path: Path) -> None:
     gz.write_bytes(gz.read_bytes()[:-3])  # a download cut short
     with pytest.raises(TaskError, match=r"train-labels-idx1-ubyte.gz: cannot read: Compressed"):
         prepare(info, info.options(), 0, data_path=tmp_path)
+    gz.unlink()
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01\x00\x00")
+    with pytest.raises(TaskError, match=r"train-labels-idx1-ubyte: cut short inside its header"):
+        prepare(info, info.options(), 0, data_path=tmp_path)
     study = tmp_path / "s.toml"
     study.write_text(
         tiny_study_text()
@@ -92,3 +96,16 @@ def test_the_real_mnist_test_set_when_this_machine_has_it(tmp_path: Path) -> Non
     assert counts.sum() in (10000, 1000)
     if counts.sum() == 10000:  # the canonical class counts of MNIST's test set
         assert counts.tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def test_the_files_mnist_reads_are_its_dataset_files(tmp_path: Path) -> None:
+    """What the cache key and the study's fingerprint follow: the raw file when there is
+    one (a .gz kept beside it, as torchvision keeps both, is not read), and no hidden copy."""
+    from nmhpo.tasks._base import dataset_files
+
+    _fake_mnist(tmp_path, "t10k", 20, compress=False)
+    _fake_mnist(tmp_path, "t10k", 20, compress=True)
+    (tmp_path / "._t10k-images-idx3-ubyte").write_bytes(b"macOS fork")
+    (tmp_path / "t10k-images-idx3-ubyte.gz.1").write_bytes(b"a second download")
+    names = [row[0] for row in dataset_files(tmp_path, get_task("mnist").data_files)]
+    assert names == ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
