@@ -188,8 +188,8 @@ class Study:
         ``out_dir`` (default: `default_export_dir`). Needs ``pip install "nmhpo[export]"``.
 
         Raises:
-            ConfigError: the study's data is not here (it holds the data's scaling and is
-                needed to train a network again).
+            ConfigError: the data is needed (a network to train again, a regression's
+                scaling) and is not here.
             ExportError: the trial does not exist or did not complete, the study is not
                 nmhpo's, its data changed since it ran, or its network has no exact NIR
                 graph; nothing is written.

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nmhpo import __version__
-from nmhpo.errors import ConfigError, NmhpoError
+from nmhpo.errors import NmhpoError
 
 try:  # recent typer (0.29 here) ships its own copy of click
     from typer._click import exceptions as click_exceptions
@@ -211,13 +211,11 @@ def validate(study: StudyArg) -> None:
 
     with _errors():
         cfg = _load(study)
-        from nmhpo.config import missing_data
+        from nmhpo.config import require_data
         from nmhpo.study import check_run
         from nmhpo.tasks import TaskData, read_npz
 
-        problem = missing_data(cfg)
-        if problem:
-            raise ConfigError(problem)
+        require_data(cfg)
         data, info = cfg.data_path(), cfg.task_info()
         # a user's .npz is read and checked too (a folder, by `run`)
         npz = data is not None and info.read_path is None
@@ -301,11 +299,9 @@ def grid(
             )
         )
         levels = grid_levels(cfg)
-        from nmhpo.config import missing_data
+        from nmhpo.config import require_data
 
-        problem = missing_data(cfg)  # before the grid's line: nothing printed, then refused
-        if problem:
-            raise ConfigError(problem)
+        require_data(cfg)  # before the grid's line: nothing printed, then refused
     sizes = " x ".join(f"{name} {len(values)}" for name, values in levels.items())
     out.print(
         f"grid of {cfg.study.n_trials} points ({sizes}) as study {cfg.study.name!r}",

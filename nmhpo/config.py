@@ -758,15 +758,18 @@ def _param_problem(name: str, spec: Any, table: dict[str, Param]) -> str | None:
     return None
 
 
-def missing_data(cfg: StudyConfig) -> str | None:
-    """The study's data path, when it names nothing. Checked where the data is read (`run`,
-    `validate`, `export`), not with the file: a study shared as its file and database is
-    read (`report`, `dashboard`, `open_study`) without the data it was run on."""
+def require_data(cfg: StudyConfig) -> None:
+    """Refuse a data path that names nothing. Checked where the data is needed (`run`,
+    `validate`, `grid`, reading the data), not with the file: a study shared as its file and
+    database is read (`report`, `dashboard`, `open_study`) without the data it was run on.
+
+    Raises:
+        ConfigError: ``[task] path`` does not exist.
+    """
     data = cfg.data_path()
     if data is not None and not data.exists():
         prefix = f"{cfg.path}: " if cfg.path else ""
-        return f"{prefix}task.path: {data} does not exist"
-    return None
+        raise ConfigError(f"{prefix}task.path: {data} does not exist")
 
 
 def unused_task_options(cfg: StudyConfig) -> list[str]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nmhpo import __version__
-from nmhpo.errors import ConfigError, ExportError
+from nmhpo.errors import ExportError
 from nmhpo.record import TrialRecord
 
 if TYPE_CHECKING:
@@ -56,7 +56,8 @@ def export_trial(study: Study, trial_number: int, out_dir: str | Path) -> Export
     """Write ``network.nir`` and ``hardware.json`` of trial ``trial_number`` into ``out_dir``.
 
     Raises:
-        ConfigError: the study's data is not here.
+        ConfigError: the data is needed (a network to train again, a regression's scaling)
+            and is not here.
         ExportError: nir is not installed; the study was not made by nmhpo; the trial does not
             exist or did not complete; its network has no exact NIR graph (synaptic neurons,
             beta = 1); or it must be retrained and the study file no longer matches the study.
@@ -67,12 +68,7 @@ def export_trial(study: Study, trial_number: int, out_dir: str | Path) -> Export
         raise ExportError('nmhpo export needs nir: pip install "nmhpo[export]"') from None
     record = _completed_trial(study, trial_number)
     assert record.result is not None
-    from nmhpo.config import missing_data
     from nmhpo.database import data_changed
-
-    problem = missing_data(study.config)  # (the data's scaling, and a network to retrain)
-    if problem:
-        raise ConfigError(problem)
     from nmhpo.objective import refresh_data_stamps
 
     refresh_data_stamps()
@@ -167,6 +163,7 @@ def _trained_network(study: Study, record: TrialRecord) -> tuple[TrainedModel, s
         )
     seed = int(run.training_seed)
     device = _device(run.device)
+    data = task_data(cfg)  # (refused in one line when it is not here, before the log line)
     logger.info(
         "trial %d: trained network %s is not in %s; training it again from the trial's "
         "software point and training seed %d (%s epochs, on %s)",
@@ -177,7 +174,7 @@ def _trained_network(study: Study, record: TrialRecord) -> tuple[TrainedModel, s
         software.get("epochs"),
         device,
     )
-    model = train(task_data(cfg), software, seed, device=device)
+    model = train(data, software, seed, device=device)
     key = model_key(task_identity(cfg), software, seed)
     if key == run.model_key:
         store.save(key, model)  # the next export (or trial of this point) reuses it

@@ -20,7 +20,7 @@ import numpy as np
 from nmhpo import __version__
 from nmhpo.config import StudyConfig
 from nmhpo.crossbar import KNOBS, Layer, Network, evaluate
-from nmhpo.errors import ConfigError, TrialFailedError
+from nmhpo.errors import TrialFailedError
 from nmhpo.grid import skip_if_grid_point_taken
 from nmhpo.multifidelity import decide_for_trial, rung_attrs, rung_epochs
 from nmhpo.record import DETAIL_KEY, Breakdown, Point, Pruned, RunInfo, TrialResult
@@ -79,11 +79,9 @@ def task_data(cfg: StudyConfig) -> TaskData:
         ConfigError: the study's data path names nothing.
         TaskError: the data cannot be read or breaks the documented rules.
     """
-    from nmhpo.config import missing_data
+    from nmhpo.config import require_data
 
-    problem = missing_data(cfg)
-    if problem:
-        raise ConfigError(problem)
+    require_data(cfg)
     path = cfg.data_path()
     return _prepared(
         cfg.task.name,

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nmhpo.analysis import pareto_trials
-from nmhpo.config import StudyConfig, check_storage_url, mask_url, missing_data, search_problem
+from nmhpo.config import StudyConfig, check_storage_url, mask_url, require_data, search_problem
 from nmhpo.database import count_complete, create_or_load, load_existing, open_storage
 from nmhpo.devices import check_available, device_for
 from nmhpo.errors import ConfigError, StorageError, StudyStoppedError
@@ -340,9 +340,7 @@ def run_study(
     from optuna.trial import TrialState
 
     check_available(cfg.study.device)
-    problem = missing_data(cfg)  # before a database server is written to
-    if problem:
-        raise ConfigError(problem)
+    require_data(cfg)  # before a database server is written to
     from nmhpo.objective import refresh_data_stamps
 
     refresh_data_stamps()

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from nmhpo._pgserver import postgres_server
@@ -40,6 +42,20 @@ encoding = {{ type = "categorical", choices = ["rate", "direct"] }}
 xbar_size = {{ type = "categorical", choices = [32, 64] }}
 adc_bits = {{ type = "int", low = 3, high = 5, grid = [3, 5] }}
 """
+
+
+def users_digits(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    """A user's own classification file (mine.npz), and its arrays to edit."""
+    rng = np.random.default_rng(0)
+    arrays = {
+        "x_train": rng.random((60, 64)),
+        "y_train": np.arange(60) % 10,
+        "x_val": rng.random((20, 64)),
+        "y_val": np.arange(20) % 10,
+    }
+    data = tmp_path / "mine.npz"
+    np.savez(data, **arrays)
+    return data, arrays
 
 
 def tiny_study_text(sampler: str = "tpe", n_trials: int = 3, pruner: str = "none") -> str:

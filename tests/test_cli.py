@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nmhpo.cli import app
-from tests.conftest import tiny_study_text
+from tests.conftest import tiny_study_text, users_digits
 
 runner = CliRunner()
 
@@ -378,16 +378,7 @@ def test_conv_layers_on_data_that_is_no_square_image_are_refused_at_validate(
 def test_task_options_a_users_file_does_not_use_are_named(tmp_path: Path) -> None:
     """`n_train` does nothing with `[task] path` (the file's splits are used as they are):
     a warning says so rather than leaving the user to believe it subsampled the file."""
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    np.savez(
-        tmp_path / "mine.npz",
-        x_train=rng.random((20, 64)),
-        y_train=np.arange(20) % 10,
-        x_val=rng.random((10, 64)),
-        y_val=np.arange(10),
-    )
+    users_digits(tmp_path)
     path = tmp_path / "tiny.toml"
     path.write_text(
         tiny_study_text().replace(
@@ -443,20 +434,14 @@ def test_a_study_shared_without_its_data_is_read_but_not_run(tmp_path: Path) -> 
     in one line."""
     import shutil
 
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    np.savez(
-        tmp_path / "mine.npz",
-        x_train=rng.random((60, 64)),
-        y_train=np.arange(60) % 10,
-        x_val=rng.random((20, 64)),
-        y_val=np.arange(20) % 10,
-    )
+    users_digits(tmp_path)
     path = tmp_path / "tiny.toml"
     path.write_text(tiny_study_text(n_trials=1).replace("n_train = 600", 'path = "mine.npz"'))
     assert _invoke("run", str(path)).exit_code == 0
     (tmp_path / "mine.npz").unlink()
+    # its network is in the model cache: a classification export needs nothing else
+    result = _invoke("export", str(path), "--trial", "0", "--out", str(tmp_path / "exp"))
+    assert result.exit_code == 0, result.output
     shutil.rmtree(tmp_path / "nmhpo-cache")
     result = _invoke("report", str(path), "--out", str(tmp_path / "report"))
     assert result.exit_code == 0, result.output

@@ -6,7 +6,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import optuna
 import pytest
@@ -17,7 +16,7 @@ from nmhpo.errors import StorageError, StudyStoppedError
 from nmhpo.record import TrialRecord
 from nmhpo.samplers import derived_seed, make_sampler
 from nmhpo.study import load_existing, run_study
-from tests.conftest import tiny_study_text
+from tests.conftest import tiny_study_text, users_digits
 
 pytestmark = pytest.mark.slow
 
@@ -26,22 +25,6 @@ def _write(tmp_path: Path, text: str, name: str = "tiny.toml") -> Path:
     path = tmp_path / name
     path.write_text(text)
     return path
-
-
-def _users_digits(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
-    """A user's own classification file (mine.npz), and its arrays to edit."""
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    arrays = {
-        "x_train": rng.random((60, 64)),
-        "y_train": np.arange(60) % 10,
-        "x_val": rng.random((20, 64)),
-        "y_val": np.arange(20) % 10,
-    }
-    data = tmp_path / "mine.npz"
-    np.savez(data, **arrays)
-    return data, arrays
 
 
 def test_tiny_study_end_to_end_into_sqlite(tiny_study: Path) -> None:
@@ -353,7 +336,7 @@ def test_a_study_on_a_users_data_file_notices_when_the_file_changed(tmp_path: Pa
     on an edited file would mix trials scored on two datasets in one front."""
     import numpy as np
 
-    data, arrays = _users_digits(tmp_path)
+    data, arrays = users_digits(tmp_path)
     original = data.read_bytes()
     path = _write(
         tmp_path, tiny_study_text(n_trials=1).replace("n_train = 600", 'path = "mine.npz"')
@@ -410,7 +393,7 @@ def test_a_data_file_edited_during_the_run_fails_the_next_trials_with_the_reason
     edit would be scored on other data than those before it, in one front."""
     import numpy as np
 
-    data, arrays = _users_digits(tmp_path)
+    data, arrays = users_digits(tmp_path)
     text = tiny_study_text(n_trials=3).replace("n_train = 600", 'path = "mine.npz"')
     cfg = load_config(_write(tmp_path, text)).with_overrides(max_failures=1)
 

@@ -250,19 +250,18 @@ def read_npz(
         raise TaskError(f"{path}: {given} without {absent}; give both, or neither")
     arrays.setdefault("x_test", arrays["x_val"])
     arrays.setdefault("y_test", arrays["y_val"])
-    if check and info.adapt is not None:
-        # The arrays' structure first, so that the adaptation meets only arrays it can take
-        # and a mistake is named in the file's own terms, not in the adapted arrays'.
-        problem = _npz_problem(arrays, info, ranges=False)
+    if check:
+        # The structure first, so that a task's adaptation meets only arrays it can take and
+        # a mistake is named in the file's own terms; then the values' scale, after it.
+        problem = _npz_problem(arrays, info)
+        if not problem and info.adapt is not None:
+            try:
+                arrays = info.adapt(arrays, info.options() if options is None else options)
+            except TaskError as exc:
+                raise TaskError(f"{path}: {exc}") from None
+        problem = problem or _scale_problem(arrays, info)
         if problem:
             raise TaskError(f"{path}: {problem}")
-        try:
-            arrays = info.adapt(arrays, info.options() if options is None else options)
-        except TaskError as exc:
-            raise TaskError(f"{path}: {exc}") from None
-    problem = _npz_problem(arrays, info) if check else None
-    if problem:
-        raise TaskError(f"{path}: {problem}")
     for split in SPLITS:
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if info.events:  # event counts; clipped as `nmhpo.tasks._events` clips them
@@ -316,10 +315,8 @@ def cache_key(
 
 #: What may sit in a dataset folder beside the data when the study lives there: nmhpo's own
 #: files (its database, caches, reports, exports) and the user's study files, notebooks,
-#: scripts, notes and hidden files.
-_NOT_DATA = re.compile(
-    r"nmhpo-.*|.*\.(db|sqlite3?)(-wal|-shm|-journal)?|\..*|.*\.(toml|ipynb|py|md)"
-)
+#: scripts and notes (hidden files are never data: see `dataset_files`).
+_NOT_DATA = re.compile(r"nmhpo-.*|.*\.(db|sqlite3?)(-wal|-shm|-journal)?|.*\.(toml|ipynb|py|md)")
 
 
 def dataset_files(folder: Path, patterns: DataFiles = ()) -> list[list[Any]]:
@@ -359,13 +356,11 @@ def dataset_fingerprint(folder: Path, patterns: DataFiles = (), *, times: bool =
     return "files:" + hashlib.sha256(blob).hexdigest()[:32]
 
 
-def _npz_problem(
-    arrays: Mapping[str, np.ndarray], info: TaskInfo, *, ranges: bool = True
-) -> str | None:
+def _npz_problem(arrays: Mapping[str, np.ndarray], info: TaskInfo) -> str | None:
     """What makes a user's arrays unusable, found when the file is read (before any study is
     written) rather than as a shape error, an index error or a NaN loss inside every trial.
-    ``ranges`` off: the structure only, not the scale of the values (inputs in [0, 1],
-    normalised targets), which a task's ``adapt`` may still bring about."""
+    The structure only: the values' scale (`_scale_problem`) a task's ``adapt`` may still
+    bring about."""
     for key in NPZ_ARRAYS:
         a = arrays[key]
         if a.dtype.kind not in "biuf":
@@ -389,11 +384,6 @@ def _npz_problem(
             problem = _events_problem(f"x_{split}", x, info)
             if problem:
                 return problem
-        elif ranges and (x.min() < 0 or x.max() > 1):
-            return (
-                f"x_{split}: expected inputs scaled to [0, 1]; got values from {x.min():.4g} "
-                f"to {x.max():.4g}"
-            )
         elif x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
             return (
                 f"x_{split}: expected images as (n, channels, height, width); got "
@@ -412,9 +402,21 @@ def _npz_problem(
                     f"y_{split}: expected {expected} target values per sample, as y_train "
                     f"has; got {width}"
                 )
-    if info.kind == "classification":
-        return _labels_problem(arrays)
-    return _targets_problem(arrays["y_train"]) if ranges else None
+    return _labels_problem(arrays) if info.kind == "classification" else None
+
+
+def _scale_problem(arrays: Mapping[str, np.ndarray], info: TaskInfo) -> str | None:
+    """Values the networks cannot take as they are: inputs outside [0, 1] (the encodings
+    read them as spike probabilities and currents), regression targets far from unit scale."""
+    if not info.events:
+        for split in SPLITS:
+            x = arrays[f"x_{split}"]
+            if x.min() < 0 or x.max() > 1:
+                return (
+                    f"x_{split}: expected inputs scaled to [0, 1]; got values from "
+                    f"{x.min():.4g} to {x.max():.4g}"
+                )
+    return None if info.kind == "classification" else _targets_problem(arrays["y_train"])
 
 
 def _events_problem(key: str, x: np.ndarray, info: TaskInfo) -> str | None:
