@@ -117,7 +117,7 @@ class StudySection(BaseModel):
     #: "asha": stop trials dominated at a rung (asynchronous successive halving by
     #: non-dominated rank); "none": every trial trains to its last epoch. Default: "asha",
     #: chosen by benchmarks/bench_multifidelity.py (95% of the front in 1.1-3.7x less CPU on
-    #: three tasks, a better front at equal completed trials in 12 of 15 (task, seed) pairs
+    #: four tasks, a better front at equal completed trials in 16 of 20 (task, seed) pairs
     #: and in the median of each task), and "none" for a grid, which
     #: evaluates every point in full. Not part of the study's identity: a study may be
     #: resumed with or without it.

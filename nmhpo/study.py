@@ -267,12 +267,13 @@ def check_run(cfg: StudyConfig, data: TaskData | None) -> None:
     """What `run` and `validate` refuse beyond the file itself, after the command line's
     overrides: a space that searches nothing run more than once (`search_problem`), and a
     space the task's ``data`` cannot serve (`data_problem`; None when the data is not read,
-    e.g. `validate` on a folder task). Task options the data makes unused are logged.
+    e.g. `validate` on a folder task). Task options the data makes unused, and pruning
+    options without a pruner, are logged.
 
     Raises:
         ConfigError: either problem, prefixed by the study file when there is one.
     """
-    from nmhpo.config import unused_task_options
+    from nmhpo.config import PruningSection, unused_task_options
     from nmhpo.objective import data_problem
 
     problem = search_problem(cfg) or (None if data is None else data_problem(cfg, data))
@@ -284,6 +285,12 @@ def check_run(cfg: StudyConfig, data: TaskData | None) -> None:
             cfg.path or "study",
             key,
             cfg.data_path(),
+        )
+    if cfg.study.pruner == "none" and cfg.study.pruning != PruningSection():
+        logger.warning(
+            '%s: study.pruning: not used: pruner is "none", so every trial trains to its '
+            'last epoch; set pruner = "asha" to stop dominated trials early',
+            cfg.path or "study",
         )
 
 

@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import random
+import signal
+import sqlite3
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -56,6 +61,38 @@ def users_digits(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
     data = tmp_path / "mine.npz"
     np.savez(data, **arrays)
     return data, arrays
+
+
+def kill_once_trials_run(
+    proc: subprocess.Popen[bytes], database: Path, before: int, rng: random.Random, within_s: float
+) -> bool:
+    """SIGKILL ``proc`` (an `nmhpo run`) a random moment of up to ``within_s`` after it has
+    started a trial of its own (``database``, SQLite, holds more than the ``before`` trials
+    it held at the launch), so that the kill lands among trials, not during the process's
+    start (torch's import, the data), which outlasts a fixed delay on a slow machine.
+    False when the run ended first."""
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if count_trials(database) > before:
+            break
+        time.sleep(0.1)
+    time.sleep(rng.uniform(0.0, within_s))
+    if proc.poll() is not None:
+        return False
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    return True
+
+
+def count_trials(database: Path) -> int:
+    """Trials in an SQLite study database, any state (0 before its schema exists)."""
+    if not database.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5) as db:
+            return int(db.execute("SELECT COUNT(*) FROM trials").fetchone()[0])
+    except sqlite3.Error:  # the schema is not there yet
+        return 0
 
 
 def tiny_study_text(sampler: str = "tpe", n_trials: int = 3, pruner: str = "none") -> str:

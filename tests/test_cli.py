@@ -391,6 +391,21 @@ def test_task_options_a_users_file_does_not_use_are_named(tmp_path: Path) -> Non
     assert f"warning: {path}: task.data_seed: not used" in result.stderr  # it draws splits
 
 
+def test_pruning_options_without_a_pruner_are_named(tmp_path: Path) -> None:
+    """A `[study.pruning]` table under `pruner = "none"` stops nothing: a user who tuned its
+    rungs would otherwise believe the study was pruned. Default pruning options say nothing."""
+    path = tmp_path / "tiny.toml"
+    text = tiny_study_text(pruner="none")
+    path.write_text(text)
+    result = _invoke("validate", str(path))
+    assert result.exit_code == 0, result.output
+    assert "study.pruning" not in result.stderr
+    path.write_text(text.replace("[task]", "[study.pruning]\nmin_epochs = 2\n\n[task]"))
+    result = _invoke("validate", str(path))
+    assert result.exit_code == 0, result.output
+    assert f'warning: {path}: study.pruning: not used: pruner is "none"' in result.stderr
+
+
 def test_a_regression_study_on_a_users_raw_file_runs_and_reports_in_its_units(
     tmp_path: Path,
 ) -> None:

@@ -7,10 +7,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +29,7 @@ from nmhpo.multifidelity import (
     wrap_sampler,
 )
 from nmhpo.record import TrialRecord
-from tests.conftest import tiny_study_text
+from tests.conftest import count_trials, kill_once_trials_run, tiny_study_text
 
 CMD = [sys.executable, "-m", "nmhpo"]
 
@@ -387,18 +385,17 @@ def test_two_workers_decide_with_each_others_rung_values(tmp_path: Path) -> None
 def test_killed_and_resumed_pruned_study_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     text = _pruned_study_text(n_trials=10, epochs=30).replace("n_train = 600", "n_train = 600\n")
     path = _write(tmp_path, text.replace('name = "tiny"', 'name = "tiny"\nheartbeat_s = 1'))
-    storage = f"sqlite:///{tmp_path / 'nmhpo-studies.db'}"
+    database = tmp_path / "nmhpo-studies.db"
+    storage = f"sqlite:///{database}"
     rng = random.Random(3)
     seen: dict[int, tuple[float, ...]] = {}
-    kills = 0
+    kills = mid_trial = 0
     for _ in range(3):
+        before = count_trials(database)
         proc = subprocess.Popen(
             [*CMD, "run", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        time.sleep(rng.uniform(3.0, 6.0))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
+        kills += kill_once_trials_run(proc, database, before, rng, within_s=3.0)
         proc.wait(timeout=30)
         try:
             stored = _trials(storage)
@@ -407,7 +404,9 @@ def test_killed_and_resumed_pruned_study_loses_and_duplicates_nothing(tmp_path: 
         for t in stored:
             if t.state == TrialState.COMPLETE:
                 assert seen.setdefault(t.number, tuple(t.values)) == tuple(t.values)
+        mid_trial += any(t.state == TrialState.RUNNING for t in stored)
     assert kills >= 2, "the study finished too fast to be killed; make it longer"
+    assert mid_trial >= 1, "no kill landed during a trial; change the kill times"
     done = subprocess.run([*CMD, "run", str(path)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     trials = _trials(storage)
