@@ -133,10 +133,11 @@ class ImportanceEvaluator(str, Enum):
 
 
 @contextmanager
-def _errors() -> Iterator[None]:
+def _errors(refused: str | None = None) -> Iterator[None]:
     """Deliberate errors become one line on stderr and exit code 2, and so does a file the
     machine refuses (a read-only or full disk, a missing folder): the user's to fix, not a bug
-    of nmhpo's to show a traceback for."""
+    of nmhpo's to show a traceback for. ``refused``: what to do when writing is not allowed
+    (a command whose default folder is beside a study that may be someone else's)."""
     try:
         yield
     except NmhpoError as exc:
@@ -144,7 +145,10 @@ def _errors() -> Iterator[None]:
         raise typer.Exit(2) from None
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
-        _print_error(f"{where}{exc.strerror or exc}")
+        denied = exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM)
+        _print_error(
+            f"{where}{exc.strerror or exc}" + (f"; {refused}" if refused and denied else "")
+        )
         raise typer.Exit(2) from None
 
 
@@ -488,7 +492,7 @@ def report(
     importance; a trial's breakdown); CSV and JSON of all trials."""
     from nmhpo.api import open_study
 
-    with _errors():
+    with _errors(refused="give a folder you may write with --out"):
         result = open_study(_load(study, storage, study_name)).report(
             out_dir,
             trial=trial,
@@ -573,7 +577,7 @@ def compare(
     hypervolume, and whether each study found the grid's Pareto points."""
     from nmhpo.api import open_study
 
-    with _errors():
+    with _errors(refused="give a folder you may write with --out"):
         first, *others = [open_study(_load(s, storage)) for s in studies]
         if use_grid and first.grid() is None and not others:
             from nmhpo.config import grid_problem

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import random
 import time
 import warnings
@@ -57,15 +58,11 @@ def open_storage(
             loop: optuna-dashboard writes user attributes (notes, a user's own marks) that the
             batched storage would only buffer until a flush that never comes.
     """
-    import optuna
-    from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
-
-    from nmhpo.storage import BatchedRDBStorage, RetryStaleTrial
-
     problem = check_storage_url(url)
     if problem:
         raise StorageError(f"storage {mask_url(url)!r}: {problem}")
     engine_kwargs: dict[str, Any] = {}
+    urls = [url]
     if url.startswith("sqlite"):
         # Several processes on one file: wait for the lock instead of failing (optuna#820).
         engine_kwargs["connect_args"] = {"timeout": 60}
@@ -75,8 +72,46 @@ def open_storage(
                 f"no study storage at {db_path}; run the study first, or give its storage "
                 "(--storage, storage=)"
             )
+        if must_exist and db_path != ":memory:" and not _writable(Path(db_path)):
+            urls = _read_only_urls(Path(db_path))
     else:
         engine_kwargs["pool_pre_ping"] = True
+    last: Exception | None = None
+    for url_now in urls:
+        try:
+            return _open(url_now, engine_kwargs, heartbeat_s, batched, tune=url_now == url)
+        except StorageError as exc:
+            last = exc
+    assert last is not None
+    raise StorageError(str(last).replace(urls[-1], url))
+
+
+def _writable(db_path: Path) -> bool:
+    """Whether this process may write a SQLite file and create its journal beside it."""
+    return os.access(db_path, os.W_OK) and os.access(db_path.parent, os.W_OK)
+
+
+def _read_only_urls(db_path: Path) -> list[str]:
+    """How to read a study file this process may not write (a colleague's folder, a read-only
+    mount): a reader of a WAL database must create its ``-shm`` index beside it, which such a
+    folder refuses ("unable to open database file"). With a ``-wal`` file there (a writer is
+    at work, or its last commits are not checkpointed yet) read-only mode reads through it;
+    without one the file is complete, and ``immutable`` reads it without any index."""
+    base = f"sqlite:///file:{db_path.resolve()}?uri=true"
+    immutable = base + "&immutable=1"
+    if Path(f"{db_path}-wal").exists():
+        return [base + "&mode=ro", immutable]
+    return [immutable]
+
+
+def _open(
+    url: str, engine_kwargs: dict[str, Any], heartbeat_s: int, batched: bool, *, tune: bool
+) -> optuna.storages.RDBStorage:
+    import optuna
+    from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+    from nmhpo.storage import BatchedRDBStorage, RetryStaleTrial
+
     last: Exception | None = None
     for attempt in range(5):
         try:
@@ -92,7 +127,7 @@ def open_storage(
                     grace_period=GRACE_INTERVALS * heartbeat_s,
                     heartbeat_stale_trial_callback=RetryStaleTrial(max_retry=3),
                 )
-            if url.startswith("sqlite") and ":memory:" not in url:
+            if tune and url.startswith("sqlite") and ":memory:" not in url:
                 _tune_sqlite(storage.engine)
             return storage
         except IntegrityError as exc:

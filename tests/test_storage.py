@@ -382,3 +382,59 @@ def test_a_storage_and_its_study_can_be_pickled(tmp_path: Path) -> None:
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
     again = pickle.loads(pickle.dumps(study))
     assert [t.value for t in again.trials] == [t.value for t in study.trials]
+
+
+def _closed_study_file(tmp_path: Path, n: int) -> tuple[str, Path]:
+    """A study file with ``n`` finished trials whose writer has gone (no ``-wal`` left)."""
+    db = tmp_path / "studies.db"
+    url = f"sqlite:///{db}"
+    storage = open_storage(url)
+    study = optuna.create_study(study_name="s", storage=storage, directions=["minimize"])
+    for i in range(n):
+        study.add_trial(optuna.trial.create_trial(value=float(i)))
+    storage.engine.dispose()
+    assert not Path(f"{db}-wal").exists()
+    return url, db
+
+
+def test_a_study_in_a_folder_this_process_may_not_write_is_read_without_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A colleague's folder or a read-only mount: a reader of a WAL file must otherwise create
+    its -shm index beside it, which such a folder refuses ("unable to open database file").
+    As root this process may write anywhere, so the refusal is simulated; that nothing is
+    written beside the file, as a normal reader would (its -wal and -shm), is real."""
+    import nmhpo.database
+
+    url, db = _closed_study_file(tmp_path, 3)
+    before = db.read_bytes()
+    monkeypatch.setattr(nmhpo.database, "_writable", lambda path: False)
+    storage = open_storage(url, must_exist=True)
+    study = optuna.load_study(study_name="s", storage=storage)
+    assert [t.value for t in study.trials] == [0.0, 1.0, 2.0]
+    storage.engine.dispose()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["studies.db"]
+    assert db.read_bytes() == before
+
+
+def test_a_read_only_reader_sees_what_a_writer_has_not_checkpointed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the writer at work its last commits are in the -wal file only: an immutable read
+    of the main file would miss them, so read-only mode, which reads through the log, comes
+    first."""
+    import nmhpo.database
+
+    url, db = _closed_study_file(tmp_path, 2)
+    writer = open_storage(url)
+    optuna.load_study(study_name="s", storage=writer).add_trial(
+        optuna.trial.create_trial(value=7.0)
+    )
+    assert Path(f"{db}-wal").stat().st_size > 0
+    monkeypatch.setattr(nmhpo.database, "_writable", lambda path: False)
+    reader = open_storage(url, must_exist=True)
+    assert [t.value for t in optuna.load_study(study_name="s", storage=reader).trials] == [
+        0.0,
+        1.0,
+        7.0,
+    ]
