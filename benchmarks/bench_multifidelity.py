@@ -296,6 +296,26 @@ def _transform(run: dict[str, Any], cols: list[int]) -> dict[str, Any]:
     return {**run, "events": events}
 
 
+def _spent_until(run: dict[str, Any], cpu_s: float | None) -> dict[str, Any]:
+    """Where a run's CPU went until it reached a mark at ``cpu_s``: how many trials it had
+    completed, and the seconds those completed trials cost (each trial's cost is the
+    difference between consecutive events' CPU: one worker runs them one after another, and
+    a trial's cost includes its sampler step). A method cannot reach the mark faster than its
+    completed trials alone took there, however cheap its stopped trials become: that bounds
+    the speedup a pruner can show with this sampler's sequence of points."""
+    if cpu_s is None:
+        return {"n_complete_at_95": None, "cpu_s_to_95_in_completed": None}
+    previous, n, spent = 0.0, 0, 0.0
+    for e in run["events"]:
+        if e["cpu_s"] > cpu_s:
+            break
+        if e["state"] == "COMPLETE":
+            n += 1
+            spent += e["cpu_s"] - previous
+        previous = e["cpu_s"]
+    return {"n_complete_at_95": n, "cpu_s_to_95_in_completed": spent}
+
+
 def _methods(
     runs: list[dict[str, Any]], directions: list[str], ref: np.ndarray, ref_hv: float
 ) -> dict[str, Any]:
@@ -308,6 +328,7 @@ def _methods(
         for r in sorted(mine, key=lambda r: r["seed"]):
             traj = _trajectory(r, directions, ref)
             states = [e["state"] for e in r["events"]]
+            to_95 = _time_to(traj, 0.95 * ref_hv)
             per_seed.append(
                 {
                     "seed": r["seed"],
@@ -317,8 +338,9 @@ def _methods(
                     "n_failed": states.count("FAIL"),
                     "epochs_trained": int(sum(e["epochs"] or 0 for e in r["events"])),
                     "final_hv_ratio": (traj[-1][1] / ref_hv) if traj else 0.0,
-                    "cpu_s_to_95": _time_to(traj, 0.95 * ref_hv),
+                    "cpu_s_to_95": to_95,
                     "cpu_s_to_99": _time_to(traj, 0.99 * ref_hv),
+                    **_spent_until(r, to_95),
                     "hv_ratio_by_n_complete": [h / ref_hv for _, h in traj],
                     "trajectory": [[c, h / ref_hv] for c, h in traj],
                 }
@@ -327,6 +349,10 @@ def _methods(
             "seeds": per_seed,
             "reached_95": sum(s["cpu_s_to_95"] is not None for s in per_seed),
             "cpu_s_to_95_median": _median([s["cpu_s_to_95"] for s in per_seed]),
+            "n_complete_at_95_median": _median([s["n_complete_at_95"] for s in per_seed]),
+            "cpu_s_to_95_in_completed_median": _median(
+                [s["cpu_s_to_95_in_completed"] for s in per_seed]
+            ),
             "cpu_s_to_99_median": _median([s["cpu_s_to_99"] for s in per_seed]),
             "final_hv_ratio_median": float(np.median([s["final_hv_ratio"] for s in per_seed])),
             "budget_s": mine[0]["budget_s"],
