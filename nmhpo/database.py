@@ -239,12 +239,39 @@ def data_changed(study: optuna.Study, cfg: StudyConfig) -> str | None:
     whatever needs it is refused where it is read."""
     stored, now = study.user_attrs.get(_DATA_KEY), data_fingerprint(cfg)
     if stored is not None and now is not None and stored != now:
-        return f"study {study.study_name!r}: its data ({cfg.data_path()}) changed since it began"
+        what = _folder_changes(study.user_attrs.get(_FILES_KEY), cfg)
+        return (
+            f"study {study.study_name!r}: its data ({cfg.data_path()}) changed since it began"
+            + (f" ({what})" if what else "")
+        )
     return None
 
 
 #: A user's data as it was when the study began (see `data_fingerprint`).
 _DATA_KEY = "nmhpo_data_fingerprint"
+#: A dataset folder's files as they were (`nmhpo.tasks._base.dataset_summary`).
+_FILES_KEY = "nmhpo_data_files"
+
+
+def _folder_summary(cfg: StudyConfig, per_folder: bool | None = None) -> dict[str, Any] | None:
+    path = cfg.data_path()
+    if path is None or not path.is_dir():
+        return None
+    from nmhpo.tasks._base import dataset_summary
+
+    return dataset_summary(path, cfg.task_info().data_files, per_folder=per_folder)
+
+
+def _folder_changes(stored: Any, cfg: StudyConfig) -> str:
+    """What changed in a dataset folder since the study recorded it ('' when it kept no
+    record: a file, or a study begun before nmhpo kept one)."""
+    if not isinstance(stored, dict):
+        return ""
+    from nmhpo.tasks._base import summary_changes
+
+    per_folder = bool(stored) and all(k.endswith("/") for k in stored)
+    now = _folder_summary(cfg, per_folder=per_folder)
+    return "" if now is None else summary_changes(stored, now)
 
 
 def data_fingerprint(cfg: StudyConfig) -> str | None:
@@ -308,13 +335,16 @@ def _write_identity(study: optuna.Study, cfg: StudyConfig) -> None:
     fingerprint = data_fingerprint(cfg)
     if fingerprint is not None:
         study.set_user_attr(_DATA_KEY, fingerprint)
+    files = _folder_summary(cfg)
+    if files is not None:
+        study.set_user_attr(_FILES_KEY, files)
     # Last: its presence tells other workers the identity is complete.
     study.set_user_attr("nmhpo_identity_hash", cfg.identity_hash())
 
 
 def _orphan_of(study: optuna.Study, cfg: StudyConfig) -> bool:
     """An empty study with this config's directions and, at most, part of an nmhpo identity."""
-    partial = {"nmhpo_config", "nmhpo_identity", "nmhpo_version", _DATA_KEY}
+    partial = {"nmhpo_config", "nmhpo_identity", "nmhpo_version", _DATA_KEY, _FILES_KEY}
     directions = [o.resolved_direction for o in cfg.study.objectives]
     return (
         not study.get_trials(deepcopy=False)

@@ -374,7 +374,9 @@ def test_a_study_on_a_dataset_folder_notices_files_added_removed_or_resized(
     assert run_study(load_config(path).with_overrides(n_trials=2)).n_complete == 2
     extra = tmp_path / "train-images-idx3-ubyte.gz"
     extra.write_bytes(b"more data")
-    with pytest.raises(StorageError, match=r"its data \(.*\) changed since"):
+    with pytest.raises(
+        StorageError, match=r"its data \(.*\) changed since it began \(added train-images-"
+    ):
         run_study(load_config(path).with_overrides(n_trials=3))
     extra.unlink()  # the folder as it was: resumes
     assert run_study(load_config(path).with_overrides(n_trials=3)).n_complete == 3
@@ -382,7 +384,9 @@ def test_a_study_on_a_dataset_folder_notices_files_added_removed_or_resized(
     size = images.stat().st_size
     _write_idx(images, np.zeros((120, 28, 28)), 2051, compress=True)  # replaced, readable
     assert images.stat().st_size != size
-    with pytest.raises(StorageError, match=r"its data \(.*\) changed since"):
+    with pytest.raises(
+        StorageError, match=r"changed since it began \(changed t10k-images-idx3-ubyte\.gz\), so"
+    ):
         run_study(load_config(path).with_overrides(n_trials=4))
 
 

@@ -231,3 +231,34 @@ def test_a_dataset_folders_key_ignores_a_study_kept_inside_it(tmp_path: Path) ->
     assert cache_key(info, info.options(), 0, tmp_path) == before
     (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(b"labels")
     assert cache_key(info, info.options(), 0, tmp_path) != before
+
+
+def test_a_dataset_folders_summary_names_what_changed_file_by_file_or_per_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a study keeps of its dataset folder, so a refusal to resume can say what
+    changed; a folder of many recordings (N-MNIST's 70,000) is summed per sub-folder."""
+    import nmhpo.tasks._base as base
+
+    for digit in range(3):
+        (tmp_path / "Train" / str(digit)).mkdir(parents=True)
+        for i in range(2):
+            (tmp_path / "Train" / str(digit) / f"{i}.bin").write_bytes(b"x" * (i + 1))
+    patterns = ("Train/[0-9]/*.bin",)
+    before = base.dataset_summary(tmp_path, patterns)
+    assert before["Train/1/0.bin"] == 1 and len(before) == 6
+    (tmp_path / "Train/1/0.bin").write_bytes(b"yy")
+    (tmp_path / "Train/2/1.bin").unlink()
+    (tmp_path / "Train/2/7.bin").write_bytes(b"z")
+    after = base.dataset_summary(tmp_path, patterns)
+    assert base.summary_changes(before, after) == (
+        "added Train/2/7.bin; removed Train/2/1.bin; changed Train/1/0.bin"
+    )
+    monkeypatch.setattr(base, "_LISTED_FILES", 4)  # past it: per folder
+    grouped = base.dataset_summary(tmp_path, patterns)
+    assert grouped == {"Train/0/": [2, 3], "Train/1/": [2, 4], "Train/2/": [2, 2]}
+    (tmp_path / "Train/0/2.bin").write_bytes(b"new")
+    now = base.dataset_summary(tmp_path, patterns, per_folder=True)
+    assert base.summary_changes(grouped, now) == "changed Train/0/"
+    names = {f"f{i}": i for i in range(5)}
+    assert base.summary_changes({}, names) == "added f0, f1, f2 and 2 more"
