@@ -223,6 +223,31 @@ def create_or_load(cfg: StudyConfig, storage: BatchedRDBStorage) -> optuna.Study
             f"study {name!r} in {mask_url(storage.url)} was not created by nmhpo; "
             "choose another [study].name or --study-name"
         )
+    _check_resumable(study, cfg, stored_hash)
+    return study
+
+
+def check_before_reading_data(cfg: StudyConfig, storage: optuna.storages.BaseStorage) -> None:
+    """Refuse to resume ``cfg``'s study, if it exists, for what `create_or_load` would refuse
+    (another definition, changed data) before the run reads its data: a changed data file
+    would otherwise report a read error of its own, or be read whole (ptycho generates its
+    16,000 frames) only to be refused.
+
+    Raises:
+        StorageError: the stored study has another definition or other data.
+    """
+    import optuna
+
+    try:
+        study = optuna.load_study(study_name=cfg.study.name, storage=storage)
+    except KeyError:
+        return
+    stored_hash = study.user_attrs.get("nmhpo_identity_hash")
+    if stored_hash is not None:  # (no identity yet: create_or_load decides)
+        _check_resumable(study, cfg, stored_hash)
+
+
+def _check_resumable(study: optuna.Study, cfg: StudyConfig, stored_hash: str) -> None:
     _check_identity(study, cfg, stored_hash)
     problem = data_changed(study, cfg)
     if problem:
@@ -230,7 +255,6 @@ def create_or_load(cfg: StudyConfig, storage: BatchedRDBStorage) -> optuna.Study
             f"{problem}, so its trials were scored on other data; restore it, or start a new "
             "study under another name ([study].name, --study-name or study_name=)"
         )
-    return study
 
 
 def data_changed(study: optuna.Study, cfg: StudyConfig) -> str | None:

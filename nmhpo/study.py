@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from nmhpo.analysis import pareto_trials
 from nmhpo.config import StudyConfig, check_storage_url, mask_url, require_data, search_problem
-from nmhpo.database import count_complete, create_or_load, load_existing, open_storage
+from nmhpo.database import (
+    check_before_reading_data,
+    count_complete,
+    create_or_load,
+    load_existing,
+    open_storage,
+)
 from nmhpo.devices import check_available, device_for
 from nmhpo.errors import ConfigError, StorageError, StudyStoppedError
 from nmhpo.grid import requeue_failed_grid_points
@@ -355,13 +361,18 @@ def run_study(
     if cfg.study.storage is None and cfg.storage_dir is not None:
         cfg.storage_dir.mkdir(parents=True, exist_ok=True)  # nmhpo's home, for shipped studies
     # The task's data before the study, so a data file that cannot be used writes nothing. A
-    # database server is opened first (a wrong URL or password should not wait for the data);
-    # a SQLite file only after the data (opening creates it), its folder checked before.
+    # database server is opened first (a wrong URL or password should not wait for the data),
+    # and so is an existing SQLite file, to refuse a study that cannot resume before its data
+    # is read; a new SQLite file only after the data (opening creates it), its folder checked
+    # before.
     sqlite = url.startswith("sqlite")
     problem = check_storage_url(url) or (_sqlite_folder_problem(url) if sqlite else None)
     if problem:
         raise StorageError(f"cannot open storage {mask_url(url)}: {problem}")
-    storage = None if sqlite else open_storage(url, heartbeat_s=cfg.study.heartbeat_s)
+    new_file = sqlite and not Path(url.removeprefix("sqlite:///")).is_file()
+    storage = None if new_file else open_storage(url, heartbeat_s=cfg.study.heartbeat_s)
+    if storage is not None:
+        check_before_reading_data(cfg, storage)
     _prepare_data(cfg)
     if storage is None:
         storage = open_storage(url, heartbeat_s=cfg.study.heartbeat_s)

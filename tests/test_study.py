@@ -345,6 +345,9 @@ def test_a_study_on_a_users_data_file_notices_when_the_file_changed(tmp_path: Pa
     np.savez(data, **{**arrays, "y_train": (np.arange(60) + 1) % 10})  # relabelled
     with pytest.raises(StorageError, match=r"its data \(.*mine\.npz\) changed since"):
         run_study(load_config(path).with_overrides(n_trials=2))
+    data.write_bytes(b"not an npz any more")  # refused as changed, before it is read
+    with pytest.raises(StorageError, match=r"its data \(.*mine\.npz\) changed since"):
+        run_study(load_config(path).with_overrides(n_trials=2))
     data.write_bytes(original)  # the same contents again (a new modification time)
     assert run_study(load_config(path).with_overrides(n_trials=2)).n_complete == 2
 
