@@ -98,7 +98,7 @@ class StudySection(BaseModel):
     #: GP by default: fewest evaluations to the grid's front in benchmarks/bench_search.py.
     sampler: Literal["tpe", "nsga2", "nsga3", "gp", "random", "qmc", "grid"] = "gp"
     n_trials: int = Field(ge=1)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)  # (NumPy's seed sequences take none below 0)
     objectives: list[Objective] = Field(min_length=1)
     torch_threads: int = Field(default=1, ge=1, le=256)
     max_failures: int = Field(default=5, ge=1)
@@ -147,7 +147,7 @@ class TaskSection(BaseModel):
     model_config = ConfigDict(frozen=True, extra="allow", strict=True)
     name: str
     path: str | None = None
-    data_seed: int = 0
+    data_seed: int = Field(default=0, ge=0)
 
     def options_dict(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
@@ -270,6 +270,14 @@ def _check_range(
         raise ValueError(f"log scale needs low > 0; got low={low}")
     if log and step is not None:
         raise ValueError("log and step cannot be combined")
+    if step is not None:
+        # Optuna would move high down to the last multiple, with a warning at every trial
+        # (an int range narrower than its step becomes [low, low]): say it where it is written.
+        n = (high - low) / step
+        if abs(n - round(n)) > 1e-9 * max(1.0, abs(n)):
+            raise ValueError(
+                f"high - low must be a multiple of step; got low={low}, high={high}, step={step}"
+            )
     if grid is not None:
         outside = [g for g in grid if not low <= g <= high]
         if outside:

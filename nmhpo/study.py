@@ -27,7 +27,7 @@ from nmhpo.database import (
     open_storage,
 )
 from nmhpo.devices import check_available, device_for
-from nmhpo.errors import ConfigError, StorageError, StudyStoppedError
+from nmhpo.errors import ConfigError, StorageError, StudyStoppedError, TaskError
 from nmhpo.grid import requeue_failed_grid_points
 from nmhpo.multifidelity import wrap_sampler
 from nmhpo.samplers import make_sampler
@@ -313,7 +313,13 @@ def _prepare_data(cfg: StudyConfig) -> None:
     """
     from nmhpo.objective import task_data
 
-    check_run(cfg, task_data(cfg))
+    try:
+        data = task_data(cfg)
+    except TaskError as exc:
+        if cfg.path is not None and str(exc).startswith("task."):  # a study file's key
+            raise TaskError(f"{cfg.path}: {exc}") from None
+        raise
+    check_run(cfg, data)
 
 
 def run_study(
@@ -354,6 +360,9 @@ def run_study(
 
     check_available(cfg.study.device)
     require_data(cfg)  # before a database server is written to
+    problem = search_problem(cfg)  # (and before the data is generated into the cache)
+    if problem:
+        raise ConfigError(f"{cfg.path}: {problem}" if cfg.path else problem)
     from nmhpo.objective import refresh_data_stamps
 
     refresh_data_stamps()

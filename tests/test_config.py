@@ -135,6 +135,18 @@ BAD = [
     ("n_train = 600", "n_trian = 600", "task.n_trian: unknown key for task digits; expected one"),
     ("n_train = 600", "n_train = 5", "task.n_train: expected greater than or equal to 10"),
     ("[study]", "[study", "invalid TOML"),
+    ("seed = 0", "seed = -1", "study.seed: expected greater than or equal to 0; got -1"),
+    ("n_train = 600", "n_train = 600\ndata_seed = -3", "task.data_seed: expected greater than"),
+    (
+        'adc_bits = { type = "int", low = 3, high = 5, grid = [3, 5] }',
+        'adc_bits = { type = "int", low = 3, high = 6, step = 10 }',
+        "space.hardware.adc_bits: high - low must be a multiple of step; got low=3, high=6",
+    ),
+    (
+        "low = 0.005, high = 0.05, log = true, grid = [0.01, 0.03]",
+        "low = 0.001, high = 0.03, step = 0.007",
+        "space.software.lr: high - low must be a multiple of step",
+    ),
     ('pruner = "none"', 'pruner = "hyperband"', "study.pruner: expected"),
     (
         'sampler = "tpe"\nn_trials = 3\nseed = 0\npruner = "none"',
@@ -440,9 +452,26 @@ def test_a_study_that_searches_nothing_runs_one_trial_only(tmp_path: Path) -> No
     assert search_problem(cfg.with_overrides(n_trials=1)) is None  # one fixed design is fine
     path = tmp_path / "fixed.toml"
     path.write_text(tiny_study_text().split("[space.software]")[0])
-    result = CliRunner().invoke(app, ["validate", str(path)])
-    assert result.exit_code == 2 and "space: nothing is searched" in result.stderr
-    assert not (tmp_path / "nmhpo-studies.db").exists()
+    for command in ("validate", "run"):
+        result = CliRunner().invoke(app, [command, str(path)])
+        assert result.exit_code == 2 and "space: nothing is searched" in result.stderr
+        # nothing written: no database, and no data generated into the cache first
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["fixed.toml"]
+
+
+def test_more_training_samples_than_the_task_holds_names_the_file_and_key(
+    tmp_path: Path,
+) -> None:
+    from nmhpo.cli import app
+
+    path = tmp_path / "big.toml"
+    path.write_text(tiny_study_text().replace("n_train = 600", "n_train = 100000"))
+    result = CliRunner().invoke(app, ["run", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: {path}: task.n_train: expected at most 1079, the training samples this "
+        "task's split holds; got 100000"
+    )
 
 
 def test_bragg_ranges_are_toml_arrays(tmp_path: Path) -> None:

@@ -192,7 +192,10 @@ def stratified_split(
     train = rng.permutation(np.concatenate(parts["train"]))
     if n_train is not None:
         if n_train > len(train):
-            raise TaskError(f"n_train = {n_train} but only {len(train)} training samples exist")
+            raise TaskError(
+                f"task.n_train: expected at most {len(train)}, the training samples this "
+                f"task's split holds; got {n_train}"
+            )
         train = train[:n_train]
     val = np.sort(np.concatenate(parts["val"]))
     test = np.sort(np.concatenate(parts["test"]))
