@@ -215,11 +215,15 @@ def validate(study: StudyArg) -> None:
 
     with _errors():
         cfg = _load(study)
-        from nmhpo.config import require_data
-        from nmhpo.study import check_run
+        from nmhpo.config import mask_url, require_data
+        from nmhpo.study import check_run, storage_problem
         from nmhpo.tasks import TaskData, read_npz
 
         require_data(cfg)
+        url = cfg.storage_url()
+        problem = storage_problem(url)
+        if problem:
+            raise NmhpoError(f"{cfg.path}: storage {mask_url(url)}: {problem}")
         data, info = cfg.data_path(), cfg.task_info()
         # a user's .npz is read and checked too (a folder, by `run`)
         npz = data is not None and info.read_path is None

@@ -146,7 +146,7 @@ class TaskSection(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="allow", strict=True)
     name: str
-    path: str | None = None
+    path: str | None = Field(default=None, min_length=1)
     data_seed: int = Field(default=0, ge=0)
 
     def options_dict(self) -> dict[str, Any]:
@@ -383,8 +383,10 @@ class StudyConfig(BaseModel):
         return self.task_info().options.model_validate(self.task.options_dict())
 
     def data_path(self) -> Path | None:
-        """A user's .npz for the task, relative to the study file."""
-        return None if self.task.path is None else (self.base_dir / self.task.path).resolve()
+        """A user's data for the task, relative to the study file (``~`` is the home)."""
+        if self.task.path is None:
+            return None
+        return (self.base_dir / Path(self.task.path).expanduser()).resolve()
 
     def parsed_constraints(self) -> list[Constraint]:
         from nmhpo.constraints import parse_constraints
@@ -856,6 +858,8 @@ def _describe(exc: ValidationError) -> str:
         return (
             f"{key}: expected a table with type = float, int or categorical; got {_short(value)}"
         )
+    if kind == "string_too_short" and not value:
+        return f"{key}: expected a value; got an empty string"
     if kind == "string_pattern_mismatch":
         return f"{key}: expected letters, digits, '.', '_' or '-'; got {_short(value)}"
     msg = str(err["msg"])

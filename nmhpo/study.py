@@ -259,14 +259,31 @@ def _wait_for_others(study: optuna.Study, target: int, deadline: float | None) -
     return False
 
 
-def _sqlite_folder_problem(url: str) -> str | None:
-    """Why a SQLite file could not be created at ``url`` (its folder is missing), else None."""
-    if not url.startswith("sqlite:///"):
-        return None
-    path = Path(url.removeprefix("sqlite:///"))
-    if path.exists() or path.parent.is_dir():
-        return None
-    return f"folder {path.parent} does not exist"
+def storage_problem(url: str) -> str | None:
+    """Why ``url`` cannot serve a run, found without opening it (so `validate` tells it as
+    `run` would): not a usable URL, a SQLite file whose folder is missing, or a database
+    whose driver is not installed (SQLAlchemy's default one for its dialect)."""
+    from sqlalchemy.engine import make_url
+
+    problem = check_storage_url(url)
+    if problem:
+        return problem
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if path.exists() or path.parent.is_dir():
+            return None
+        return f"folder {path.parent} does not exist"
+    parsed = make_url(url)
+    try:
+        parsed.get_dialect().import_dbapi()
+    except ImportError as exc:
+        hint = (
+            'install one with: pip install "nmhpo[postgres]"'
+            if parsed.get_backend_name() == "postgresql"
+            else "install the driver the URL names"
+        )
+        return f"no {parsed.drivername} driver ({exc}); {hint}"
+    return None
 
 
 def check_run(cfg: StudyConfig, data: TaskData | None) -> None:
@@ -375,7 +392,7 @@ def run_study(
     # is read; a new SQLite file only after the data (opening creates it), its folder checked
     # before.
     sqlite = url.startswith("sqlite")
-    problem = check_storage_url(url) or (_sqlite_folder_problem(url) if sqlite else None)
+    problem = storage_problem(url)
     if problem:
         raise StorageError(f"cannot open storage {mask_url(url)}: {problem}")
     new_file = sqlite and not Path(url.removeprefix("sqlite:///")).is_file()

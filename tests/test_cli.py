@@ -391,6 +391,28 @@ def test_task_options_a_users_file_does_not_use_are_named(tmp_path: Path) -> Non
     assert f"warning: {path}: task.data_seed: not used" in result.stderr  # it draws splits
 
 
+@pytest.mark.parametrize(
+    ("storage", "expected"),
+    [
+        ("sqlite:///missing/x.db", "folder {tmp}/missing does not exist"),
+        ("mysql://u:secret@h/db", "storage mysql://u:***@h/db: no mysql driver"),
+    ],
+)
+def test_validate_finds_what_run_would_refuse_in_the_storage(
+    tmp_path: Path, storage: str, expected: str
+) -> None:
+    """A storage whose folder is missing or whose driver is not installed is found by
+    `validate`, in the words `run` uses, before a cluster job is queued with it."""
+    path = tmp_path / "tiny.toml"
+    path.write_text(tiny_study_text().replace("seed = 0", f'seed = 0\nstorage = "{storage}"'))
+    for command in ("validate", "run"):
+        result = _invoke(command, str(path))
+        assert result.exit_code == 2, result.output
+        assert expected.format(tmp=tmp_path) in result.stderr
+        assert "secret" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.toml"]
+
+
 def test_pruning_options_without_a_pruner_are_named(tmp_path: Path) -> None:
     """A `[study.pruning]` table under `pruner = "none"` stops nothing: a user who tuned its
     rungs would otherwise believe the study was pruned. Default pruning options say nothing."""

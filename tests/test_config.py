@@ -136,6 +136,7 @@ BAD = [
     ("n_train = 600", "n_train = 5", "task.n_train: expected greater than or equal to 10"),
     ("[study]", "[study", "invalid TOML"),
     ("seed = 0", "seed = -1", "study.seed: expected greater than or equal to 0; got -1"),
+    ("n_train = 600", 'path = ""', "task.path: expected a value; got an empty string"),
     ("n_train = 600", "n_train = 600\ndata_seed = -3", "task.data_seed: expected greater than"),
     (
         'adc_bits = { type = "int", low = 3, high = 5, grid = [3, 5] }',
@@ -500,3 +501,13 @@ def test_a_file_for_a_folder_task_and_a_folder_for_a_file_task_are_refused(
     raw["task"] = {"name": "digits", "path": str(tmp_path)}
     with pytest.raises(ConfigError, match=r"task\.path: the digits task reads one \.npz file"):
         StudyConfig.model_validate(raw)
+
+
+def test_a_data_path_may_start_from_the_home_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    path = tmp_path / "study" / "s.toml"
+    path.parent.mkdir()
+    path.write_text(tiny_study_text().replace("n_train = 600", 'path = "~/mine.npz"'))
+    assert load_config(path).data_path() == tmp_path / "mine.npz"
