@@ -210,10 +210,24 @@ class Study:
         from nmhpo.analysis import compare_studies
 
         handles = [o if isinstance(o, Study) else open_study(o) for o in others]
+        tasks = {h._task(): h.name for h in (self, *handles)}  # (the last name of each task)
+        if len(tasks) > 1:
+            logger.warning(
+                "the compared studies ran different tasks or data (%s): their hypervolumes "
+                "measure different problems",
+                "; ".join(f"{name!r}: {task[0]}" for task, name in tasks.items()),
+            )
         return compare_studies(
             [self.optuna_study, *(h.optuna_study for h in handles)],
             self._grid() if grid else None,
         )
+
+    def _task(self) -> tuple[str, str]:
+        """What this study's trials were scored on: the task and its data (the fingerprint
+        stored with the study, else the data path). Task options are left out: comparing
+        what more training samples buy is a fair question."""
+        data = self.optuna_study.user_attrs.get("nmhpo_data_fingerprint")
+        return self.config.task.name, str(data or self.config.data_path())
 
     def grid(self) -> Study | None:
         """The exhaustive grid of this study's space (``<name>-grid``, run by `nmhpo grid`)

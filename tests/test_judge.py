@@ -15,7 +15,7 @@ from nmhpo.cli import app
 from nmhpo.config import load_config
 from nmhpo.record import TrialRecord
 from nmhpo.study import load_existing, run_study
-from tests.conftest import tiny_study_text
+from tests.conftest import tiny_study_text, users_digits
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -90,6 +90,35 @@ def test_compare_without_a_grid_needs_two_studies(tmp_path: Path) -> None:
     assert runner.invoke(app, ["run", str(path)]).exit_code == 0
     result = runner.invoke(app, ["compare", str(path)])
     assert result.exit_code == 2 and "nmhpo grid" in result.stderr
+
+
+def test_comparing_studies_of_different_tasks_warns(tmp_path: Path) -> None:
+    """Hypervolumes of two tasks (or of one task on two datasets) measure different
+    problems: the comparison is made, since the objectives match, but says so. Studies of
+    one task with other searches (samplers, spaces, training samples) compare silently."""
+    users_digits(tmp_path)
+    text = _small_grid_text(n_trials=1)
+    a = _study(tmp_path, text, "a.toml")
+    b = _study(
+        tmp_path,
+        text.replace('name = "tiny"', 'name = "tiny-b"').replace("n_train = 600", "n_train = 300"),
+        "b.toml",
+    )
+    c = _study(
+        tmp_path,
+        text.replace('name = "tiny"', 'name = "tiny-c"').replace(
+            "n_train = 600", 'path = "mine.npz"'
+        ),
+        "c.toml",
+    )
+    for path in (a, b, c):
+        assert runner.invoke(app, ["run", str(path)]).exit_code == 0
+    same = runner.invoke(app, ["compare", str(a), str(b), "--out", str(tmp_path / "ab")])
+    assert same.exit_code == 0 and "warning" not in same.stderr
+    other = runner.invoke(app, ["compare", str(a), str(c), "--out", str(tmp_path / "ac")])
+    assert other.exit_code == 0
+    assert "warning: the compared studies ran different tasks or data" in other.stderr
+    assert "'tiny-c': digits" in other.stderr
 
 
 def test_repeats_store_mean_and_spread(tmp_path: Path) -> None:
