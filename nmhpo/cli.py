@@ -152,6 +152,13 @@ def _errors(refused: str | None = None) -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
+def _check_out(folder: Path | None) -> None:
+    """``--out`` names a folder (made if missing): a file there would fail as 'File exists'
+    once the study was read, naming neither the option nor what it expects."""
+    if folder is not None and folder.exists() and not folder.is_dir():
+        raise NmhpoError(f"--out {folder}: expected a folder; it is a file")
+
+
 #: The options that override [study] fields, so an override's error names what the user typed.
 CLI_OPTION_NAMES = {
     "name": "--study-name",
@@ -497,6 +504,7 @@ def report(
     from nmhpo.api import open_study
 
     with _errors(refused="give a folder you may write with --out"):
+        _check_out(out_dir)
         result = open_study(_load(study, storage, study_name)).report(
             out_dir,
             trial=trial,
@@ -551,6 +559,7 @@ def export(
     from nmhpo.api import open_study
 
     with _errors():
+        _check_out(out_dir)
         result = open_study(_load(study, storage, study_name)).export(trial, out_dir)
     source = "from the model cache" if result.network_source == "cache" else "trained again"
     out.print(
@@ -582,6 +591,7 @@ def compare(
     from nmhpo.api import open_study
 
     with _errors(refused="give a folder you may write with --out"):
+        _check_out(out_dir)
         first, *others = [open_study(_load(s, storage)) for s in studies]
         if use_grid and first.grid() is None and not others:
             from nmhpo.config import grid_problem

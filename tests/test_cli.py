@@ -413,6 +413,23 @@ def test_validate_finds_what_run_would_refuse_in_the_storage(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.toml"]
 
 
+def test_an_out_folder_that_is_a_file_is_one_line_naming_the_option(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.toml"
+    path.write_text(tiny_study_text(n_trials=1))
+    (tmp_path / "afile").write_text("")
+    for args in (
+        ["report", str(path)],
+        ["compare", str(path)],
+        ["export", str(path), "--trial", "0"],
+    ):
+        result = _invoke(*args, "--out", str(tmp_path / "afile"))
+        assert result.exit_code == 2
+        assert (
+            result.stderr.strip()
+            == f"error: --out {tmp_path / 'afile'}: expected a folder; it is a file"
+        )
+
+
 def test_pruning_options_without_a_pruner_are_named(tmp_path: Path) -> None:
     """A `[study.pruning]` table under `pruner = "none"` stops nothing: a user who tuned its
     rungs would otherwise believe the study was pruned. Default pruning options say nothing."""
