@@ -228,7 +228,9 @@ def validate(study: StudyArg) -> None:
 
         require_data(cfg)
         url = cfg.storage_url()
-        problem = storage_problem(url)
+        # (a shipped study's storage is in nmhpo's home, whose folder `run` makes)
+        home = cfg.study.storage is None and cfg.storage_dir is not None
+        problem = None if home else storage_problem(url)
         if problem:
             raise NmhpoError(f"{cfg.path}: storage {mask_url(url)}: {problem}")
         data, info = cfg.data_path(), cfg.task_info()
