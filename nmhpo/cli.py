@@ -152,6 +152,10 @@ def _errors(refused: str | None = None) -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
+#: What `report` and `compare` say when their default folder, beside the study, refuses writing.
+_OUT_HINT = "give a folder you may write with --out"
+
+
 def _check_out(folder: Path | None) -> None:
     """``--out`` names a folder (made if missing): a file there would fail as 'File exists'
     once the study was read, naming neither the option nor what it expects."""
@@ -228,9 +232,9 @@ def validate(study: StudyArg) -> None:
 
         require_data(cfg)
         url = cfg.storage_url()
-        # (a shipped study's storage is in nmhpo's home, whose folder `run` makes)
-        home = cfg.study.storage is None and cfg.storage_dir is not None
-        problem = None if home else storage_problem(url)
+        # Only a storage the file names can be wrong: the default one is beside the study
+        # file, or for a shipped study in nmhpo's home, whose folder `run` makes.
+        problem = None if cfg.study.storage is None else storage_problem(url)
         if problem:
             raise NmhpoError(f"{cfg.path}: storage {mask_url(url)}: {problem}")
         data, info = cfg.data_path(), cfg.task_info()
@@ -505,7 +509,7 @@ def report(
     importance; a trial's breakdown); CSV and JSON of all trials."""
     from nmhpo.api import open_study
 
-    with _errors(refused="give a folder you may write with --out"):
+    with _errors(refused=_OUT_HINT):
         _check_out(out_dir)
         result = open_study(_load(study, storage, study_name)).report(
             out_dir,
@@ -592,7 +596,7 @@ def compare(
     hypervolume, and whether each study found the grid's Pareto points."""
     from nmhpo.api import open_study
 
-    with _errors(refused="give a folder you may write with --out"):
+    with _errors(refused=_OUT_HINT):
         _check_out(out_dir)
         first, *others = [open_study(_load(s, storage)) for s in studies]
         if use_grid and first.grid() is None and not others:

@@ -77,7 +77,13 @@ def open_storage(
     else:
         engine_kwargs["pool_pre_ping"] = True
     last: Exception | None = None
-    for url_now in urls:
+    for i, url_now in enumerate(urls):
+        if i == 1:
+            logger.warning(
+                "%s: read without its write-ahead log, which this process cannot index: "
+                "the last commits of a run still at work may be missing",
+                url.removeprefix("sqlite:///"),
+            )
         try:
             return _open(url_now, engine_kwargs, heartbeat_s, batched, tune=url_now == url)
         except StorageError as exc:
@@ -145,12 +151,28 @@ def _open(
             last = exc
             break
     reason = str(last).splitlines()[0] if str(last) else type(last).__name__
-    if isinstance(last, ImportError) and url.startswith("postgresql"):
-        raise StorageError(
-            f"cannot open storage {mask_url(url)}: no PostgreSQL driver ({reason}); "
-            'install one with: pip install "nmhpo[postgres]"'
-        )
+    if isinstance(last, ImportError):
+        reason = driver_problem(url) or reason
     raise StorageError(f"cannot open storage {mask_url(url)}: {mask_url(reason)}")
+
+
+def driver_problem(url: str) -> str | None:
+    """Why ``url``'s database cannot be reached from this Python: the driver SQLAlchemy
+    picks for its dialect is not installed (found without connecting, so `validate` can
+    tell it)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    try:
+        parsed.get_dialect().import_dbapi()
+    except ImportError as exc:
+        hint = (
+            'install one with: pip install "nmhpo[postgres]"'
+            if parsed.get_backend_name() == "postgresql"
+            else "install the driver the URL names"
+        )
+        return f"no {parsed.drivername} driver ({exc}); {hint}"
+    return None
 
 
 def _tune_sqlite(engine: Any) -> None:
@@ -314,13 +336,27 @@ def data_fingerprint(cfg: StudyConfig) -> str | None:
         return None
     try:
         if path.is_dir():
-            from nmhpo.tasks._base import dataset_fingerprint
-
-            return dataset_fingerprint(path, cfg.task_info().data_files)
+            return _folder_print(str(path), cfg.task_info().data_files)
         stat = path.stat()
         return _file_hash(str(path), stat.st_size, stat.st_mtime_ns)
     except OSError:
         return None  # (unreadable now: reading the data reports it in one line)
+
+
+@lru_cache(maxsize=4)
+def _folder_print(path: str, patterns: Any) -> str:
+    """A dataset folder's fingerprint, listed once per run (a resumed run checks it before
+    reading its data and again where it loads the study; N-MNIST lists 70,000 files):
+    `forget_folder_prints`, from `nmhpo.objective.refresh_data_stamps`, lists it afresh
+    where a run or an export begins."""
+    from nmhpo.tasks._base import dataset_fingerprint
+
+    return dataset_fingerprint(Path(path), patterns)
+
+
+def forget_folder_prints() -> None:
+    """List dataset folders afresh for their fingerprints (see `_folder_print`)."""
+    _folder_print.cache_clear()
 
 
 @lru_cache(maxsize=8)

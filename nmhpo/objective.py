@@ -117,7 +117,10 @@ def _folder_stamp(path: str, patterns: Any) -> str:
 def refresh_data_stamps() -> None:
     """List dataset folders afresh: called where a run or an export begins, so a notebook
     that changed a folder between two studies gets the new files (and model keys)."""
+    from nmhpo.database import forget_folder_prints
+
     _folder_stamp.cache_clear()
+    forget_folder_prints()
 
 
 def _data_stamp(cfg: StudyConfig) -> Any:

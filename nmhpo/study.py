@@ -23,6 +23,7 @@ from nmhpo.database import (
     check_before_reading_data,
     count_complete,
     create_or_load,
+    driver_problem,
     load_existing,
     open_storage,
 )
@@ -262,9 +263,7 @@ def _wait_for_others(study: optuna.Study, target: int, deadline: float | None) -
 def storage_problem(url: str) -> str | None:
     """Why ``url`` cannot serve a run, found without opening it (so `validate` tells it as
     `run` would): not a usable URL, a SQLite file whose folder is missing, or a database
-    whose driver is not installed (SQLAlchemy's default one for its dialect)."""
-    from sqlalchemy.engine import make_url
-
+    whose driver is not installed."""
     problem = check_storage_url(url)
     if problem:
         return problem
@@ -273,17 +272,7 @@ def storage_problem(url: str) -> str | None:
         if path.exists() or path.parent.is_dir():
             return None
         return f"folder {path.parent} does not exist"
-    parsed = make_url(url)
-    try:
-        parsed.get_dialect().import_dbapi()
-    except ImportError as exc:
-        hint = (
-            'install one with: pip install "nmhpo[postgres]"'
-            if parsed.get_backend_name() == "postgresql"
-            else "install the driver the URL names"
-        )
-        return f"no {parsed.drivername} driver ({exc}); {hint}"
-    return None
+    return driver_problem(url)
 
 
 def check_run(cfg: StudyConfig, data: TaskData | None) -> None:
