@@ -591,6 +591,14 @@ def compare(
         Path | None, typer.Option("--out", help="Folder for compare.json and the plots.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON only.")] = False,
+    study_names: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--study-name",
+            help="A study's name instead of its file's [study].name (a study run with "
+            "--study-name): once per study, in their order.",
+        ),
+    ] = None,
 ) -> None:
     """Hypervolume after k trials, trials and CPU seconds to 95/99/100% of the grid's
     hypervolume, and whether each study found the grid's Pareto points."""
@@ -598,7 +606,15 @@ def compare(
 
     with _errors(refused=_OUT_HINT):
         _check_out(out_dir)
-        first, *others = [open_study(_load(s, storage)) for s in studies]
+        names: list[str | None] = [*study_names] if study_names else [None] * len(studies)
+        if len(names) != len(studies):
+            raise NmhpoError(
+                f"--study-name: expected one per study ({len(studies)}, in their order); "
+                f"got {len(names)}"
+            )
+        first, *others = [
+            open_study(_load(s, storage, n)) for s, n in zip(studies, names, strict=True)
+        ]
         if use_grid and first.grid() is None and not others:
             from nmhpo.config import grid_problem
 

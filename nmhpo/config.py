@@ -49,7 +49,23 @@ _STRICT = ConfigDict(frozen=True, extra="forbid", strict=True)
 Scalar = Union[bool, int, float, str]  # noqa: UP007  (pydantic needs the runtime union)
 
 
-class Objective(BaseModel):
+class _Frozen(BaseModel):
+    """A study's definition, checked once when made and read-only after: a field changed in
+    place would skip the checks, and the study stored in the database would no longer be the
+    one described. Assigning says how to make a changed copy, not pydantic's "Instance is
+    frozen" validation error."""
+
+    model_config = _STRICT
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(
+            f"{type(self).__name__}.{name}: a study's definition is read-only; make a changed "
+            "copy with config.with_overrides(...) for [study] fields, or build one from "
+            "config.model_dump(by_alias=True) edited (run_study and open_study take that dict)"
+        )
+
+
+class Objective(_Frozen):
     model_config = _STRICT
     name: str
     direction: Literal["maximize", "minimize"] | None = None
@@ -67,7 +83,7 @@ class Objective(BaseModel):
         return METRICS[self.name].direction
 
 
-class PruningSection(BaseModel):
+class PruningSection(_Frozen):
     """[study.pruning]: where the rungs are and how many trials go on past each.
 
     Rungs are at ``min_epochs * reduction_factor**k`` epochs, below a trial's own epochs. At a
@@ -91,7 +107,7 @@ class PruningSection(BaseModel):
     learn_from_stopped: bool = True
 
 
-class StudySection(BaseModel):
+class StudySection(_Frozen):
     model_config = _STRICT
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=120)
     storage: str | None = None
@@ -140,7 +156,7 @@ class StudySection(BaseModel):
         return v
 
 
-class TaskSection(BaseModel):
+class TaskSection(_Frozen):
     """The task's name, data seed and optional user data file; every other key is one of the
     task's own options (validated against that task's options model)."""
 
@@ -153,7 +169,7 @@ class TaskSection(BaseModel):
         return dict(self.model_extra or {})
 
 
-class _HardwareSettings(BaseModel):
+class _HardwareSettings(_Frozen):
     """The [hardware] keys that are not knobs; `HardwareSection` adds one field per knob."""
 
     model_config = _STRICT
@@ -197,7 +213,7 @@ else:
 ParamClassName = Literal["encoding", "training", "neuron", "architecture", "hardware"]
 
 
-class FloatParam(BaseModel):
+class FloatParam(_Frozen):
     model_config = _STRICT
     type: Literal["float"]
     cls: ParamClassName | None = Field(default=None, alias="class")
@@ -213,7 +229,7 @@ class FloatParam(BaseModel):
         return self
 
 
-class IntParam(BaseModel):
+class IntParam(_Frozen):
     model_config = _STRICT
     type: Literal["int"]
     cls: ParamClassName | None = Field(default=None, alias="class")
@@ -231,7 +247,7 @@ class IntParam(BaseModel):
         return self
 
 
-class CategoricalParam(BaseModel):
+class CategoricalParam(_Frozen):
     model_config = _STRICT
     type: Literal["categorical"]
     cls: ParamClassName | None = Field(default=None, alias="class")
@@ -245,7 +261,7 @@ class CategoricalParam(BaseModel):
         return v
 
 
-class FixedParam(BaseModel):
+class FixedParam(_Frozen):
     """A parameter held constant (written as a bare value in the study file)."""
 
     model_config = _STRICT
@@ -290,7 +306,7 @@ def _as_spec(value: Any) -> Any:
     return value if isinstance(value, dict) else {"type": "fixed", "value": value}
 
 
-class SpaceSection(BaseModel):
+class SpaceSection(_Frozen):
     model_config = _STRICT
     software: dict[str, ParamSpec] = Field(default_factory=dict)
     hardware: dict[str, ParamSpec] = Field(default_factory=dict)
@@ -301,7 +317,7 @@ class SpaceSection(BaseModel):
         return {k: _as_spec(x) for k, x in v.items()} if isinstance(v, dict) else v
 
 
-class StudyConfig(BaseModel):
+class StudyConfig(_Frozen):
     """A validated study file. ``path`` is the file it came from (for relative paths).
 
     However it is built (`load_config`, ``model_validate``, keywords), every rule runs and a

@@ -265,6 +265,21 @@ def test_copies_are_checked_again_when_validated_or_overridden(tiny_study: Path)
     assert again.identity_hash() == cfg.identity_hash()
 
 
+def test_a_definition_is_read_only_and_says_how_to_change_a_copy(tiny_study: Path) -> None:
+    """Assigning used to raise pydantic's "Instance is frozen" validation error; a notebook
+    user learns the two ways to a changed, checked copy, and both work."""
+    cfg = load_config(tiny_study)
+    before = cfg.model_dump()
+    for owner, name in ((cfg.study, "n_trials"), (cfg, "task"), (cfg.hardware, "preset")):
+        with pytest.raises(AttributeError, match=rf"^{type(owner).__name__}\.{name}: .*read-only"):
+            setattr(owner, name, 3)
+    assert cfg.model_dump() == before
+    data = cfg.model_dump(by_alias=True)
+    data["study"]["n_trials"] = 7
+    assert StudyConfig.model_validate(data).study.n_trials == 7
+    assert cfg.with_overrides(n_trials=7).study.n_trials == 7
+
+
 LR = 'lr = { type = "float", low = 0.005, high = 0.05, log = true, grid = [0.01, 0.03] }'
 # (what replaces the lr line or the sampler line) -> the whole error after "<file>: "
 EXACT = [

@@ -121,6 +121,27 @@ def test_comparing_studies_of_different_tasks_warns(tmp_path: Path) -> None:
     assert "'tiny-c': digits" in other.stderr
 
 
+def test_studies_run_under_other_names_are_compared_by_those_names(tmp_path: Path) -> None:
+    """Two searches of one file (say, two samplers tried with --study-name) are compared
+    from the command line by naming each study in order."""
+    path = _study(tmp_path, _small_grid_text(n_trials=1))
+    assert runner.invoke(app, ["run", str(path)]).exit_code == 0
+    again = ["run", str(path), "--study-name", "tiny-again"]
+    assert runner.invoke(app, again).exit_code == 0
+    both = [str(path), str(path), "--no-grid", "--out", str(tmp_path / "cmp")]
+    result = runner.invoke(
+        app, ["compare", *both, "--study-name", "tiny", "--study-name", "tiny-again"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert [s["name"] for s in data["studies"]] == ["tiny", "tiny-again"]
+    one = runner.invoke(app, ["compare", *both, "--study-name", "tiny-again"])
+    assert one.exit_code == 2
+    assert one.stderr.strip().endswith(
+        "--study-name: expected one per study (2, in their order); got 1"
+    )
+
+
 def test_repeats_store_mean_and_spread(tmp_path: Path) -> None:
     text = tiny_study_text(n_trials=2).replace("seed = 0", "seed = 0\nrepeats = 2")
     cfg = load_config(_study(tmp_path, text))

@@ -7,6 +7,7 @@ from Python the same way (`price(...)`) without training anything.
 from __future__ import annotations
 
 import csv
+import errno
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -182,14 +183,22 @@ class Priced:
         }
 
     def write_csv(self, path: Path) -> int:
+        """Written beside ``path`` first and moved onto it, so a full disk never leaves half
+        a table; an error names ``path``, the file the user asked for, not that temporary."""
         rows = self.rows()
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "expected a CSV file; it is a folder", str(path))
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        tmp.replace(path)
+        try:
+            with tmp.open("w", newline="") as fh:
+                writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(rows)
+            tmp.replace(path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         return len(rows)
 
 

@@ -9,6 +9,7 @@ once, not once per trial or worker.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import logging
@@ -242,6 +243,8 @@ def read_npz(
             arrays = {k: z[k] for k in z.files}
     except (OSError, ValueError) as exc:
         raise TaskError(f"{path}: cannot read as .npz: {exc}") from None
+    if check:  # first: a misspelt name is why an array seems missing
+        _unknown_arrays(path, arrays)
     missing = [k for k in NPZ_ARRAYS[:4] if k not in arrays]
     if missing:
         raise TaskError(
@@ -401,6 +404,29 @@ def summary_changes(before: Mapping[str, Any], after: Mapping[str, Any], limit: 
     return "; ".join(parts)
 
 
+def _unknown_arrays(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """An array nmhpo does not read is either a misspelt split, which would silently leave
+    that split out (a misspelt ``x_test`` makes the validation split the test split), or the
+    user's own extra data. The first is refused with the likely name; the second is named
+    once, since nothing in the study will use it."""
+    unknown = [k for k in arrays if k not in NPZ_ARRAYS and not k.startswith("meta_")]
+    for key in unknown:
+        close = difflib.get_close_matches(key.lower(), NPZ_ARRAYS, n=1, cutoff=0.75)
+        if close:
+            raise TaskError(
+                f"{path}: unknown array {key!r} (did you mean {close[0]!r}?); expected "
+                f"{', '.join(NPZ_ARRAYS)}, and meta_* for anything else kept in the file"
+            )
+    if unknown:
+        logger.warning(
+            "%s: array(s) %s not used: nmhpo reads %s (name extra arrays meta_* to keep "
+            "them with the data)",
+            path,
+            ", ".join(unknown),
+            ", ".join(NPZ_ARRAYS),
+        )
+
+
 def _npz_problem(arrays: Mapping[str, np.ndarray], info: TaskInfo) -> str | None:
     """What makes a user's arrays unusable, found when the file is read (before any study is
     written) rather than as a shape error, an index error or a NaN loss inside every trial.
@@ -429,6 +455,13 @@ def _npz_problem(arrays: Mapping[str, np.ndarray], info: TaskInfo) -> str | None
             problem = _events_problem(f"x_{split}", x, info)
             if problem:
                 return problem
+        elif x.ndim not in (2, 4):
+            hint = {1: "one feature per sample", 3: "one-channel images"}.get(x.ndim)
+            return (
+                f"x_{split}: expected inputs as (n, features) or (n, channels, height, "
+                f"width); got shape {x.shape}"
+                + (f" (for {hint}, add the axis: x[:, None])" if hint else "")
+            )
         elif x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
             return (
                 f"x_{split}: expected images as (n, channels, height, width); got "
@@ -447,7 +480,14 @@ def _npz_problem(arrays: Mapping[str, np.ndarray], info: TaskInfo) -> str | None
                     f"y_{split}: expected {expected} target values per sample, as y_train "
                     f"has; got {width}"
                 )
-    return _labels_problem(arrays) if info.kind == "classification" else None
+    if info.kind == "classification":
+        return _labels_problem(arrays)
+    y = arrays["y_train"].reshape(len(arrays["y_train"]), -1)
+    if (y == y[:1]).all():
+        # Nothing to learn: the network fits the constant and every trial scores alike on
+        # validation (an R^2 of -3.9 against a validation split that does vary).
+        return f"y_train: expected targets that vary; every one is {y[0].tolist()[:4]}"
+    return None
 
 
 def _scale_problem(arrays: Mapping[str, np.ndarray], info: TaskInfo) -> str | None:

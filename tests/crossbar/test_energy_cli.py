@@ -166,3 +166,17 @@ def test_bad_energy_input_is_one_line_exit_2(args: list[str], message: str) -> N
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.output
+
+
+def test_a_csv_that_cannot_be_written_is_named_as_given(tmp_path: Path) -> None:
+    """The table goes to a temporary file beside it first; an error used to name that
+    temporary, a file the user never asked for."""
+    for target, message in (
+        (tmp_path, f"{tmp_path}: expected a CSV file; it is a folder"),
+        (Path("/proc/sweep.csv"), "/proc/sweep.csv: "),
+    ):
+        result = runner.invoke(app, ["energy", "--layers", "8,4", "--csv", str(target)])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.strip().startswith(f"error: {message}"), result.stderr
+        assert ".tmp" not in result.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -111,6 +111,10 @@ def _broken(a: np.ndarray, how: str) -> np.ndarray:
         return np.zeros_like(a)
     if how == "last":
         return a.reshape(len(a), 8, 8, 1)
+    if how == "flat":
+        return a[:, 0]
+    if how == "no_channel":
+        return a.reshape(len(a), 8, 8)
     if how == "test_only":
         return a[:3]
     assert how == "empty"
@@ -132,6 +136,15 @@ def _broken(a: np.ndarray, how: str) -> np.ndarray:
         ({"y_train": "one"}, r"y_train: expected at least 2 classes; got only \[0\]"),
         ({"x_train": "last", "x_val": "last"}, r"x_train: .*looks like channels last"),
         ({"x_test": "test_only"}, r"x_test without y_test; give both, or neither"),
+        (
+            {"x_train": "flat", "x_val": "flat"},
+            r"x_train: expected inputs as \(n, features\) or \(n, channels, height, width\); "
+            r"got shape \(20,\) \(for one feature per sample, add the axis: x\[:, None\]\)",
+        ),
+        (
+            {"x_train": "no_channel", "x_val": "no_channel"},
+            r"x_train: .*got shape \(20, 8, 8\) \(for one-channel images, add the axis",
+        ),
     ],
 )
 def test_a_user_npz_that_breaks_the_rules_is_refused_in_one_line(
@@ -152,6 +165,32 @@ def test_a_user_npz_that_breaks_the_rules_is_refused_in_one_line(
     garbage.write_text("not an archive")
     with pytest.raises(TaskError, match=r"garbage\.npz: not an \.npz archive"):
         prepare(info, info.options(), 0, data_path=garbage)
+
+
+def test_a_misspelt_array_is_refused_and_an_extra_one_named(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A misspelt x_test used to be ignored: the validation split silently became the test
+    split. An array that resembles none of nmhpo's is the user's own, named as unused."""
+    arrays = _user_arrays(np.random.default_rng(0))
+    info = get_task("digits")
+    path = tmp_path / "mine.npz"
+    np.savez(path, **arrays, x_tset=arrays["x_val"], y_test=arrays["y_val"])
+    with pytest.raises(
+        TaskError, match=rf"^{path}: unknown array 'x_tset' \(did you mean 'x_test'\?\)"
+    ):
+        prepare(info, info.options(), 0, data_path=path)
+    np.savez(path, **arrays, X_Train=arrays["x_val"])
+    with pytest.raises(TaskError, match=r"unknown array 'X_Train' \(did you mean 'x_train'"):
+        prepare(info, info.options(), 0, data_path=path)
+    np.savez(path, **arrays, labels=np.array(["a", "b"]), meta_source=np.array("lab"))
+    with caplog.at_level("WARNING", logger="nmhpo"):
+        data = prepare(info, info.options(), 0, data_path=path)
+    assert data.y_val.shape == (5,)
+    assert [r.getMessage() for r in caplog.records if "not used" in r.getMessage()] == [
+        f"{path}: array(s) labels not used: nmhpo reads x_train, y_train, x_val, y_val, "
+        "x_test, y_test (name extra arrays meta_* to keep them with the data)"
+    ]
 
 
 def test_float_class_labels_with_whole_values_are_accepted(tmp_path: Path) -> None:

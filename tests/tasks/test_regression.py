@@ -114,7 +114,7 @@ def test_the_files_own_scaling_is_kept_when_asked(tmp_path: Path) -> None:
         ),
         (
             {"standardize_targets": False},
-            {"y_train": np.full((10, 1), 300.0)},
+            {"y_train": np.linspace(250.0, 350.0, 10).reshape(10, 1)},
             "y_train: expected normalised targets",
         ),
         ({}, {"y_val": np.zeros((4, 3))}, "y_val: expected 1 target values per sample"),
@@ -124,7 +124,22 @@ def test_the_files_own_scaling_is_kept_when_asked(tmp_path: Path) -> None:
         ({}, {"x_val": np.zeros((4, 3))}, "x_val: expected samples of x_train's shape (2,)"),
         ({}, {"y_train": np.float64(3.0)}, "y_train: expected at least one sample"),
         ({}, {"x_train": np.zeros((10, 0))}, "x_train: expected at least one value per sample"),
-        ({}, {"y_train": np.full((10, 1), 1e300)}, "y_train: values up to 1e+300 are too large"),
+        (
+            {},
+            {"y_train": np.linspace(-1e300, 1e300, 10).reshape(10, 1)},
+            "y_train: values up to 1e+300 are too large",
+        ),
+        # nothing to learn: every trial fits the constant (R^2 -3.9 on a varying validation)
+        (
+            {},
+            {"y_train": np.full((10, 1), 7.0)},
+            "y_train: expected targets that vary; every one is [7.0]",
+        ),
+        (
+            {},
+            {"x_train": np.zeros(10), "x_val": np.zeros(4)},
+            "x_train: expected inputs as (n, features)",
+        ),
         ({}, {"x_val": np.zeros((1, 2)), "y_val": np.zeros((1, 1))}, "R^2 needs at least 2"),
         (
             {"standardize_targets": False},
