@@ -11,6 +11,9 @@ Methods (each run gets the same CPU budget, a fresh model cache and its own SQLi
   0.31/0.56;
 - ``asha-blind``: the same pruner, the sampler seeing completed trials only (what stopped
   trials teach the sampler is the difference);
+- ``none-hw4``, ``asha-hw4``: ``none`` and ``asha`` with ``hardware_variants = 4``: each
+  network a trial trains is also scored at 4 other random points of the hardware space, each
+  a trial of its own (no training: the network is cached);
 - ``moasha``: Syne Tune's MOASHA (random configurations, rungs at the same epochs as nmhpo's
   pruner, rank fixed as in benchmarks/_moasha.py) on nmhpo's own trial: the same training,
   crossbar-aware scoring and pricing, scored at rungs only.
@@ -49,7 +52,7 @@ from _common import RESULTS, environment, write_result  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = RESULTS / "multifidelity-runs"
-METHODS = ("none", "asha", "asha-first3", "asha-blind", "moasha")
+METHODS = ("none", "asha", "asha-first3", "asha-blind", "moasha", "none-hw4", "asha-hw4")
 
 #: Tasks: a study file, overrides of [space.software] epochs, and a CPU budget per run.
 TASKS: dict[str, dict[str, Any]] = {
@@ -79,7 +82,8 @@ def _config(task: str, method: str, seed: int, folder: Path) -> Any:
         storage=f"sqlite:///{folder / 'study.db'}",
         torch_threads=1,
         device="cpu",
-        pruner="none" if method == "none" else "asha",
+        pruner="none" if method.startswith("none") else "asha",
+        hardware_variants=_variants(method),
     )
     data["study"]["pruning"] = {"learn_from_stopped": method != "asha-blind"}
     if method == "asha-first3":
@@ -88,6 +92,12 @@ def _config(task: str, method: str, seed: int, folder: Path) -> Any:
         data["space"]["software"]["epochs"] = spec["epochs"]
     cfg = StudyConfig.model_validate({**data, "path": base.path})
     return cfg
+
+
+def _variants(method: str) -> int:
+    """``<method>-hw<K>``: the method with ``hardware_variants = K``."""
+    _, _, k = method.partition("-hw")
+    return int(k) if k else 0
 
 
 def _max_epochs(cfg: Any) -> int:

@@ -139,6 +139,12 @@ class StudySection(_Frozen):
     #: resumed with or without it.
     pruner: Literal["none", "asha"] = "asha"
     pruning: PruningSection = Field(default_factory=PruningSection)
+    #: Score each network a trial trains at this many other points of the searched hardware
+    #: space too, each as a trial of its own (queued at once, counted in n_trials): the
+    #: network comes from the train-once cache, so such a trial costs one inference and one
+    #: pricing, no training. 0: only the hardware point the sampler chose. Not part of the
+    #: study's identity.
+    hardware_variants: int = Field(default=0, ge=0, le=64)
 
     @model_validator(mode="before")
     @classmethod
@@ -688,6 +694,16 @@ def _semantic_problem(cfg: StudyConfig) -> str | None:
         if obj.name in seen:
             return f"study.objectives[{i}].name: {obj.name!r} is listed twice"
         seen.add(obj.name)
+    if cfg.study.hardware_variants:
+        if cfg.study.sampler == "grid":
+            return "study.hardware_variants: a grid search scores every hardware point already"
+        if not cfg.study.reuse_models:
+            return (
+                "study.hardware_variants: a variant scores a cached network, and reuse_models "
+                "= false trains every trial's own; set reuse_models = true"
+            )
+        if not any(k not in SOFTWARE for k in cfg.searched()):
+            return "study.hardware_variants: expected a searched [space.hardware] parameter"
     if cfg.study.pruner != "none" and cfg.study.sampler == "grid":
         return (
             "study.pruner: a grid search evaluates every point in full; "

@@ -29,12 +29,14 @@ def grid_config(cfg: StudyConfig) -> StudyConfig:
     if problem:
         raise ConfigError(f"{cfg.path}: {problem}")
     study = cfg.study.model_copy(
-        # (a grid evaluates every point in full: the search's pruner does not apply)
+        # (a grid evaluates every point in full, each hardware point among them: the
+        # search's pruner and hardware variants do not apply)
         update={
             "name": f"{cfg.study.name}-grid",
             "sampler": "grid",
             "n_trials": grid_size(cfg),
             "pruner": "none",
+            "hardware_variants": 0,
         }
     )
     return cfg.model_copy(update={"study": study})

@@ -23,9 +23,9 @@ from nmhpo.crossbar import KNOBS, Layer, Network, evaluate
 from nmhpo.errors import TrialFailedError
 from nmhpo.grid import skip_if_grid_point_taken
 from nmhpo.multifidelity import decide_for_trial, rung_attrs, rung_epochs
-from nmhpo.record import DETAIL_KEY, Breakdown, Point, Pruned, RunInfo, TrialResult
+from nmhpo.record import DETAIL_KEY, VARIANT_OF, Breakdown, Point, Pruned, RunInfo, TrialResult
 from nmhpo.registry import total_epochs
-from nmhpo.space import suggest
+from nmhpo.space import hardware_variants, suggest
 from nmhpo.tasks import TaskData, prepare
 from nmhpo.workers import INTERRUPTED
 
@@ -488,6 +488,8 @@ class Objective:
             trial.storage.set_trial_system_attr(trial._trial_id, DETAIL_KEY, result.detail())
             for constraint in self.constraints:
                 trial.set_constraint(constraint.text, constraint.violation(result.metrics))
+            if self.cfg.study.hardware_variants and result.run.trained and not self.grid:
+                self._queue_variants(trial)
             return tuple(result.metrics[o.name] for o in self.cfg.study.objectives)
         except Exception as exc:
             if type(exc).__name__ != "TrialPruned":
@@ -497,6 +499,21 @@ class Objective:
             # Optuna marks the trial failed and re-raises; say why, as for any failed trial.
             trial.set_user_attr("fail_reason", INTERRUPTED)
             raise
+
+    def _queue_variants(self, trial: optuna.Trial) -> None:
+        """Queue the trials that score this trial's network, trained now and cached, at other
+        hardware points: workers take queued trials before asking the sampler for new ones.
+        No more than n_trials leaves room for, so a finished study holds no waiting trial."""
+        from optuna.trial import TrialState
+
+        study = trial.study
+        taken = study.get_trials(
+            deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+        )
+        room = min(self.cfg.study.hardware_variants, self.cfg.study.n_trials - len(taken))
+        seed = (self.cfg.study.seed, trial.number)
+        for params in hardware_variants(self.cfg, trial.params, room, seed):
+            study.enqueue_trial(params, user_attrs={VARIANT_OF: trial.number})
 
     def _at_rung(
         self,

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
 #: System attribute holding a trial's bulky detail (JSON).
 DETAIL_KEY = "nmhpo:detail"
+#: User attribute of a hardware variant, set when it is queued (`RunInfo.variant_of`).
+VARIANT_OF = "run.variant_of"
 _STD = "std."
 _RUN = "run."
 _ENERGY = "energy_pj."
@@ -70,6 +72,9 @@ class RunInfo:
     #: Epochs not trained in this trial because a checkpoint of the same point (stopped at a
     #: rung by an earlier trial) was resumed.
     resumed_epochs: int = 0
+    #: The trial whose freshly trained network this one scores at another hardware point
+    #: (``[study] hardware_variants``); None for a trial the sampler proposed.
+    variant_of: int | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,112 @@
+"""Hardware variants: a network a trial trains is scored at other hardware points too, each
+as a trial of its own, from the train-once cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from nmhpo.config import load_config
+from nmhpo.errors import ConfigError
+from nmhpo.record import TrialRecord
+from nmhpo.space import hardware_variants
+from nmhpo.study import load_existing, run_study
+from tests.conftest import tiny_study_text
+
+
+def _cfg(tmp_path: Path, n_trials: int = 3, variants: int = 2, extra: str = "") -> Path:
+    text = tiny_study_text(n_trials=n_trials).replace(
+        "seed = 0", f"seed = 0\nhardware_variants = {variants}{extra}"
+    )
+    path = tmp_path / "tiny.toml"
+    path.write_text(text)
+    return path
+
+
+def test_variants_are_distinct_hardware_points_of_the_same_software_point(
+    tmp_path: Path,
+) -> None:
+    cfg = load_config(_cfg(tmp_path))
+    own = {"lr": 0.01, "num_steps": 2, "encoding": "rate", "xbar_size": 32, "adc_bits": 3}
+    points = hardware_variants(cfg, own, 4, (0, 7))
+    assert len(points) == 4
+    hardware = {(p["xbar_size"], p["adc_bits"]) for p in points}
+    assert len(hardware) == 4 and (32, 3) not in hardware
+    assert all(p["xbar_size"] in (32, 64) and 3 <= p["adc_bits"] <= 5 for p in points)
+    software = ("lr", "num_steps", "encoding")
+    assert all({k: p[k] for k in software} == {k: own[k] for k in software} for p in points)
+    assert all(type(p["adc_bits"]) is int for p in points)
+    assert hardware_variants(cfg, own, 4, (0, 7)) == points  # seeded
+    # the space holds 6 hardware points: 5 others at most
+    assert len(hardware_variants(cfg, own, 10, (0, 7))) == 5
+
+
+def test_a_study_scores_each_trained_network_at_other_hardware_points(tmp_path: Path) -> None:
+    """Two networks trained, each scored at its own and two other hardware points: six
+    completed trials, four of them from the cache, none left waiting."""
+    cfg = load_config(_cfg(tmp_path, n_trials=6))
+    run_study(cfg)
+    trials = load_existing(cfg).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 6
+    records = {t.number: TrialRecord.from_trial(t) for t in trials}
+    trained = [n for n, r in records.items() if r.result and r.result.run.trained]
+    variants = {n: r.result.run.variant_of for n, r in records.items() if r.result}
+    assert len(trained) == 2
+    for number, origin in variants.items():
+        if number in trained:
+            assert origin is None
+            continue
+        assert origin in trained
+        mine, theirs = trials[number].params, trials[origin].params
+        assert {k: mine[k] for k in ("lr", "num_steps", "encoding")} == {
+            k: theirs[k] for k in ("lr", "num_steps", "encoding")
+        }
+        assert (mine["xbar_size"], mine["adc_bits"]) != (theirs["xbar_size"], theirs["adc_bits"])
+        assert records[number].result is not None
+        assert records[number].result.run.model_key == records[origin].result.run.model_key
+    # a hardware point changes the price of one network: not a copy of its first trial
+    assert len({t.values[1] for t in trials}) == 6
+
+
+def test_a_resumed_study_with_variants_keeps_to_n_trials(tmp_path: Path) -> None:
+    """Variants are queued only as far as n_trials leaves room: a study asked for 4 trials
+    stops at 4 (none waiting), and resuming it to 6 trains again only when needed."""
+    cfg = load_config(_cfg(tmp_path, n_trials=4))
+    run_study(cfg)
+    storage = f"sqlite:///{tmp_path / 'nmhpo-studies.db'}"
+    study = optuna.load_study(study_name="tiny", storage=storage)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
+    run_study(cfg.with_overrides(n_trials=6))
+    study = optuna.load_study(study_name="tiny", storage=storage)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 6
+
+
+@pytest.mark.parametrize(
+    ("extra", "sampler", "message"),
+    [
+        ("", "grid", "study.hardware_variants: a grid search scores every hardware point"),
+        ("\nreuse_models = false", "tpe", "set reuse_models = true"),
+    ],
+)
+def test_variants_that_cannot_work_are_refused(
+    tmp_path: Path, extra: str, sampler: str, message: str
+) -> None:
+    path = _cfg(tmp_path, extra=extra)
+    path.write_text(path.read_text().replace('sampler = "tpe"', f'sampler = "{sampler}"'))
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+
+
+def test_variants_need_a_searched_hardware_parameter(tmp_path: Path) -> None:
+    path = _cfg(tmp_path)
+    text = path.read_text()
+    text = text.replace(
+        'xbar_size = { type = "categorical", choices = [32, 64] }', "xbar_size = 64"
+    )
+    text = text.replace('adc_bits = { type = "int", low = 3, high = 5, grid = [3, 5] }', "")
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="expected a searched \\[space.hardware\\] parameter"):
+        load_config(path)
