@@ -397,6 +397,11 @@ def _run_with_progress(cfg: Any, timeout: float | None, workers: int) -> None:
     out.print(
         f"study {summary.study_name!r}: {summary.n_complete}/{summary.n_target} trials complete "
         f"({summary.n_new} run now, "
+        + (
+            f"{summary.n_variants_new} of them hardware variants, "
+            if summary.n_variants_new
+            else ""
+        )
         + (f"{summary.n_pruned_new} stopped early, " if summary.n_pruned_new else "")
         + (
             f"{summary.n_skipped_new} skipped (grid point taken by another worker), "

@@ -488,7 +488,12 @@ class Objective:
             trial.storage.set_trial_system_attr(trial._trial_id, DETAIL_KEY, result.detail())
             for constraint in self.constraints:
                 trial.set_constraint(constraint.text, constraint.violation(result.metrics))
-            if self.cfg.study.hardware_variants and result.run.trained and not self.grid:
+            if (
+                self.cfg.study.hardware_variants
+                and result.run.trained  # (a cached network's variants were queued with it)
+                and VARIANT_OF not in trial.user_attrs  # (one that had to train: no chains)
+                and not self.grid
+            ):
                 self._queue_variants(trial)
             return tuple(result.metrics[o.name] for o in self.cfg.study.objectives)
         except Exception as exc:

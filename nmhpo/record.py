@@ -354,6 +354,8 @@ class TrialRecord:
                 row[key] = getattr(r.run, key)
             row["training_seed"] = r.run.training_seed
             row["worker"] = r.run.worker
+            if r.run.variant_of is not None:
+                row["variant_of"] = r.run.variant_of
             row.update({f"energy_pj_{k}": v for k, v in r.breakdown.energy_pj.items()})
             row.update({f"area_um2_{k}": v for k, v in r.breakdown.area_um2.items()})
         if self.pruned is not None:

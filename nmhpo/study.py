@@ -31,6 +31,7 @@ from nmhpo.devices import check_available, device_for
 from nmhpo.errors import ConfigError, StorageError, StudyStoppedError, TaskError
 from nmhpo.grid import requeue_failed_grid_points
 from nmhpo.multifidelity import wrap_sampler
+from nmhpo.record import VARIANT_OF
 from nmhpo.samplers import make_sampler
 from nmhpo.workers import _drain, _interrupt, _Interrupts, _start_workers
 
@@ -120,6 +121,8 @@ class RunSummary:
     n_here: int = 0  # trials this process ran (n_new counts every worker's)
     #: Pruned before any training: a grid point another worker had already taken.
     n_skipped_new: int = 0
+    #: Completed hardware variants: a network trained by another trial, scored again.
+    n_variants_new: int = 0
 
 
 class _FailureGuard:
@@ -453,6 +456,9 @@ def run_study(
         ),
         n_skipped_new=sum(
             t.state == TrialState.PRUNED and "pruned.epoch" not in t.user_attrs for t in new
+        ),
+        n_variants_new=sum(
+            t.state == TrialState.COMPLETE and VARIANT_OF in t.user_attrs for t in new
         ),
         wall_time_s=time.perf_counter() - start,
         objective_names=[o.name for o in cfg.study.objectives],

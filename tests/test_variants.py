@@ -8,10 +8,15 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.trial import TrialState
+from typer.testing import CliRunner
 
+from nmhpo.cli import app
 from nmhpo.config import load_config
+from nmhpo.database import create_or_load, open_storage
 from nmhpo.errors import ConfigError
+from nmhpo.objective import Objective
 from nmhpo.record import TrialRecord
+from nmhpo.snn import ModelStore
 from nmhpo.space import hardware_variants
 from nmhpo.study import load_existing, run_study
 from tests.conftest import tiny_study_text
@@ -48,7 +53,7 @@ def test_a_study_scores_each_trained_network_at_other_hardware_points(tmp_path: 
     """Two networks trained, each scored at its own and two other hardware points: six
     completed trials, four of them from the cache, none left waiting."""
     cfg = load_config(_cfg(tmp_path, n_trials=6))
-    run_study(cfg)
+    assert run_study(cfg).n_variants_new == 4
     trials = load_existing(cfg).trials
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 6
     records = {t.number: TrialRecord.from_trial(t) for t in trials}
@@ -69,13 +74,59 @@ def test_a_study_scores_each_trained_network_at_other_hardware_points(tmp_path: 
         assert records[number].result.run.model_key == records[origin].result.run.model_key
     # a hardware point changes the price of one network: not a copy of its first trial
     assert len({t.values[1] for t in trials}) == 6
+    rows = {r.number: r.row(["accuracy", "energy_uj"]) for r in records.values()}
+    assert {n: row.get("variant_of") for n, row in rows.items()} == variants
+
+
+@pytest.mark.slow
+def test_two_workers_share_variants_without_training_them_again(tmp_path: Path) -> None:
+    """With two workers, variants queued by either are taken by either: exactly n_trials
+    complete, no variant trains."""
+    cfg = load_config(_cfg(tmp_path, n_trials=8))
+    run_study(cfg, workers=2)
+    trials = load_existing(cfg).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 8
+    records = [TrialRecord.from_trial(t) for t in trials]
+    keys = {r.number: r.result.run.model_key for r in records if r.result}
+    for r in records:
+        assert r.result is not None
+        if r.result.run.variant_of is not None:
+            assert not r.result.run.trained
+            assert keys[r.number] == keys[r.result.run.variant_of]
+
+
+def test_queued_variants_are_taken_by_the_next_worker_from_the_disk_cache(
+    tmp_path: Path,
+) -> None:
+    """A variant is queued in the study's storage, not in the worker that trained: a worker
+    stopped after the training leaves its variants to the next one, which scores the network
+    from the cache folder and trains nothing."""
+    cfg = load_config(_cfg(tmp_path, n_trials=3))
+    study = create_or_load(cfg, open_storage(cfg.storage_url()))
+    study.optimize(Objective(cfg, ModelStore(cfg.cache_dir / "models")), n_trials=1)
+    assert [t.state for t in study.trials] == [
+        TrialState.COMPLETE,
+        TrialState.WAITING,
+        TrialState.WAITING,
+    ]
+    run_study(cfg)
+    records = [TrialRecord.from_trial(t) for t in load_existing(cfg).trials]
+    assert [r.state for r in records] == ["COMPLETE"] * 3
+    first = records[0].result
+    assert first is not None and first.run.trained
+    for r in records[1:]:
+        assert r.result is not None and r.result.run.variant_of == 0
+        assert not r.result.run.trained and r.result.run.model_key == first.run.model_key
 
 
 def test_a_resumed_study_with_variants_keeps_to_n_trials(tmp_path: Path) -> None:
     """Variants are queued only as far as n_trials leaves room: a study asked for 4 trials
     stops at 4 (none waiting), and resuming it to 6 trains again only when needed."""
-    cfg = load_config(_cfg(tmp_path, n_trials=4))
-    run_study(cfg)
+    path = _cfg(tmp_path, n_trials=4)
+    result = CliRunner().invoke(app, ["run", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "(4 run now, 2 of them hardware variants, 0 failed)" in result.stdout
+    cfg = load_config(path)
     storage = f"sqlite:///{tmp_path / 'nmhpo-studies.db'}"
     study = optuna.load_study(study_name="tiny", storage=storage)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
