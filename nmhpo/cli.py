@@ -243,9 +243,11 @@ def validate(study: StudyArg) -> None:
         check_run(cfg, TaskData(info, read_npz(data, info, cfg.task_options())) if npz else None)
         searched = cfg.searched()
         grid = f", grid of {grid_size(cfg)} points" if cfg.study.sampler == "grid" else ""
+        k = cfg.study.hardware_variants
+        variants = f" (each trained network scored at {k} more hardware points)" if k else ""
         out.print(
             f"{cfg.path}: ok: study {cfg.study.name!r}, task {cfg.task.name}, "
-            f"{cfg.study.n_trials} trials, sampler {cfg.study.sampler}, "
+            f"{cfg.study.n_trials} trials{variants}, sampler {cfg.study.sampler}, "
             f"{len(searched)} searched parameters{grid}, objectives "
             + ", ".join(f"{o.name} ({o.resolved_direction})" for o in cfg.study.objectives),
             highlight=False,

@@ -60,8 +60,8 @@ class _Frozen(BaseModel):
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(
             f"{type(self).__name__}.{name}: a study's definition is read-only; make a changed "
-            "copy with config.with_overrides(...) for [study] fields, or build one from "
-            "config.model_dump(by_alias=True) edited (run_study and open_study take that dict)"
+            "copy with config.with_overrides(...) for [study] fields, or edit the study file "
+            "and load it again"
         )
 
 
@@ -264,6 +264,11 @@ class CategoricalParam(_Frozen):
     def _unique(cls, v: list[Scalar]) -> list[Scalar]:
         if len(set(map(repr, v))) != len(v):
             raise ValueError("choices must be distinct")
+        # Optuna finds a choice by equality (list.index): 1 would be stored as True.
+        for i, a in enumerate(v):
+            for b in v[i + 1 :]:
+                if a == b:
+                    raise ValueError(f"choices must be distinct; {a!r} and {b!r} are equal")
         return v
 
 

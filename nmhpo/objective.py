@@ -23,7 +23,16 @@ from nmhpo.crossbar import KNOBS, Layer, Network, evaluate
 from nmhpo.errors import TrialFailedError
 from nmhpo.grid import skip_if_grid_point_taken
 from nmhpo.multifidelity import decide_for_trial, rung_attrs, rung_epochs
-from nmhpo.record import DETAIL_KEY, VARIANT_OF, Breakdown, Point, Pruned, RunInfo, TrialResult
+from nmhpo.record import (
+    DETAIL_KEY,
+    VARIANT_OF,
+    VARIANTS_QUEUED,
+    Breakdown,
+    Point,
+    Pruned,
+    RunInfo,
+    TrialResult,
+)
 from nmhpo.registry import total_epochs
 from nmhpo.space import hardware_variants, suggest
 from nmhpo.tasks import TaskData, prepare
@@ -451,6 +460,11 @@ class Objective:
         cpu_start = time.process_time()
         try:
             self._check_data()
+            if VARIANT_OF in trial.user_attrs and self.cfg.study.sampler in ("nsga2", "nsga3"):
+                # Every value is fixed, so Optuna never asks the sampler, and NSGA-II/III
+                # give a trial its generation only when asked: without one, a variant would
+                # never be a parent. Asking costs them a crossover, not a model fit.
+                _ = trial.relative_params
             software, hardware = suggest(trial, self.cfg)
             if self.flush is not None:
                 self.flush()
@@ -488,13 +502,8 @@ class Objective:
             trial.storage.set_trial_system_attr(trial._trial_id, DETAIL_KEY, result.detail())
             for constraint in self.constraints:
                 trial.set_constraint(constraint.text, constraint.violation(result.metrics))
-            if (
-                self.cfg.study.hardware_variants
-                and result.run.trained  # (a cached network's variants were queued with it)
-                and VARIANT_OF not in trial.user_attrs  # (one that had to train: no chains)
-                and not self.grid
-            ):
-                self._queue_variants(trial)
+            if self.cfg.study.hardware_variants and not self.grid:
+                self._queue_variants(trial, result.run.model_key)
             return tuple(result.metrics[o.name] for o in self.cfg.study.objectives)
         except Exception as exc:
             if type(exc).__name__ != "TrialPruned":
@@ -505,20 +514,37 @@ class Objective:
             trial.set_user_attr("fail_reason", INTERRUPTED)
             raise
 
-    def _queue_variants(self, trial: optuna.Trial) -> None:
-        """Queue the trials that score this trial's network, trained now and cached, at other
-        hardware points: workers take queued trials before asking the sampler for new ones.
-        No more than n_trials leaves room for, so a finished study holds no waiting trial."""
+    def _queue_variants(self, trial: optuna.Trial, model_key: str) -> None:
+        """Queue the trials that score this trial's network (cached by now) at other hardware
+        points: workers take queued trials before asking the sampler for new ones.
+
+        Once per software point in this study: not for a variant (even one that had to train,
+        on a machine without the cache), nor for a point whose variants another trial queued;
+        but for a point whose network was cached by another study (its grid, a search of the
+        same file under another name), since this study has none of its variants. No more
+        than n_trials leaves room for; with several workers, two may count at once and leave a
+        few waiting past it, which a resumed run takes first.
+        """
         from optuna.trial import TrialState
 
+        if VARIANT_OF in trial.user_attrs:
+            return
         study = trial.study
-        taken = study.get_trials(
+        trials = study.get_trials(
             deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
         )
-        room = min(self.cfg.study.hardware_variants, self.cfg.study.n_trials - len(taken))
+        if any(
+            VARIANTS_QUEUED in t.user_attrs and t.user_attrs.get("run.model_key") == model_key
+            for t in trials
+        ):
+            return
+        room = min(self.cfg.study.hardware_variants, self.cfg.study.n_trials - len(trials))
         seed = (self.cfg.study.seed, trial.number)
-        for params in hardware_variants(self.cfg, trial.params, room, seed):
+        points = hardware_variants(self.cfg, trial.params, room, seed)
+        for params in points:
             study.enqueue_trial(params, user_attrs={VARIANT_OF: trial.number})
+        if points:
+            trial.set_user_attr(VARIANTS_QUEUED, len(points))
 
     def _at_rung(
         self,

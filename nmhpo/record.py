@@ -40,14 +40,18 @@ if TYPE_CHECKING:
 
 #: System attribute holding a trial's bulky detail (JSON).
 DETAIL_KEY = "nmhpo:detail"
-#: User attribute of a hardware variant, set when it is queued (`RunInfo.variant_of`).
-VARIANT_OF = "run.variant_of"
+#: User attributes of hardware variants (``[study] hardware_variants``): on a variant, set
+#: when it is queued, the trial whose network it scores (`RunInfo.variant_of`); on that
+#: trial, how many it queued. Not under ``run.``: a queued trial has no result yet.
+VARIANT_OF = "variant.of"
+VARIANTS_QUEUED = "variant.queued"
 _STD = "std."
 _RUN = "run."
 _ENERGY = "energy_pj."
 _AREA = "area_um2."
 _PRUNED = "pruned."
-_PREFIXES = (_STD, _RUN, _ENERGY, _AREA, _PRUNED)
+_VARIANT = "variant."
+_PREFIXES = (_STD, _RUN, _ENERGY, _AREA, _PRUNED, _VARIANT)
 _FAIL = "fail_reason"
 _RUNG = re.compile(r"^rung(\d+)\.(.+)$")
 
@@ -144,7 +148,13 @@ class TrialResult:
         """The scalar user attributes (see the module docstring); JSON-able, flat."""
         out: dict[str, Any] = {k: float(v) for k, v in self.metrics.items()}
         out.update({_STD + k: float(v) for k, v in self.metrics_std.items()})
-        out.update({_RUN + f.name: getattr(self.run, f.name) for f in fields(RunInfo)})
+        out.update(
+            {
+                _RUN + f.name: getattr(self.run, f.name)
+                for f in fields(RunInfo)
+                if f.name != "variant_of"
+            }
+        )
         out.update({_ENERGY + k: float(v) for k, v in self.breakdown.energy_pj.items()})
         out.update({_AREA + k: float(v) for k, v in self.breakdown.area_um2.items()})
         return {k: v for k, v in out.items() if v is not None}
@@ -190,10 +200,12 @@ class TrialResult:
                 key != _FAIL
                 and isinstance(value, int | float)
                 and not isinstance(value, bool)
-                and not key.startswith(_PRUNED)
+                and not key.startswith((_PRUNED, _VARIANT))
                 and not _RUNG.match(key)
             ):
                 metrics[key] = float(value)
+        if isinstance(user_attrs.get(VARIANT_OF), int):
+            run["variant_of"] = user_attrs[VARIANT_OF]
         d = detail or {}
         return cls(
             metrics=metrics,

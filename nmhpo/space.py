@@ -61,20 +61,22 @@ def hardware_variants(
 
 
 def _draw(spec: SearchedParam, rng: Any) -> Any:
+    """One value as Optuna's random sampler draws it: every step of a range equally likely
+    (rounding a continuous draw would give both ends half weight), a log range uniform in
+    the logarithm."""
     if isinstance(spec, CategoricalParam):
         return spec.choices[int(rng.integers(len(spec.choices)))]
-    low, high = float(spec.low), float(spec.high)
-    value = (
-        math.exp(rng.uniform(math.log(low), math.log(high)))
-        if spec.log
-        else rng.uniform(low, high)
-    )
     if isinstance(spec, IntParam):
-        step = spec.step or 1
-        return int(min(spec.high, spec.low + step * round((value - low) / step)))
+        if spec.log:  # (Optuna's log-int rule: widen by half a step each side, round, clip)
+            value = math.exp(rng.uniform(math.log(spec.low - 0.5), math.log(spec.high + 0.5)))
+            return int(min(spec.high, max(spec.low, round(value))))
+        return int(spec.low + spec.step * rng.integers((spec.high - spec.low) // spec.step + 1))
     if spec.step is not None:
-        value = low + spec.step * round((value - low) / spec.step)
-    return float(min(high, max(low, value)))
+        n = round((spec.high - spec.low) / spec.step)
+        return float(min(spec.high, spec.low + spec.step * int(rng.integers(n + 1))))
+    if spec.log:
+        return float(math.exp(rng.uniform(math.log(spec.low), math.log(spec.high))))
+    return float(rng.uniform(spec.low, spec.high))
 
 
 def grid_levels(cfg: StudyConfig) -> dict[str, list[Any]]:

@@ -265,6 +265,14 @@ def test_copies_are_checked_again_when_validated_or_overridden(tiny_study: Path)
     assert again.identity_hash() == cfg.identity_hash()
 
 
+def test_choices_that_optuna_would_confuse_are_refused(tiny_study: Path) -> None:
+    """Optuna finds a choice by equality: of [1, true], a trial given True is stored as 1."""
+    text = tiny_study.read_text().replace("choices = [32, 64]", "choices = [1, true]")
+    tiny_study.write_text(text)
+    with pytest.raises(ConfigError, match="choices must be distinct; 1 and True are equal"):
+        load_config(tiny_study)
+
+
 def test_a_definition_is_read_only_and_says_how_to_change_a_copy(tiny_study: Path) -> None:
     """Assigning used to raise pydantic's "Instance is frozen" validation error; a notebook
     user learns the two ways to a changed, checked copy, and both work."""

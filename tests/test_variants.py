@@ -15,7 +15,7 @@ from nmhpo.config import load_config
 from nmhpo.database import create_or_load, open_storage
 from nmhpo.errors import ConfigError
 from nmhpo.objective import Objective
-from nmhpo.record import TrialRecord
+from nmhpo.record import TrialRecord, TrialResult
 from nmhpo.snn import ModelStore
 from nmhpo.space import hardware_variants
 from nmhpo.study import load_existing, run_study
@@ -123,6 +123,8 @@ def test_a_resumed_study_with_variants_keeps_to_n_trials(tmp_path: Path) -> None
     """Variants are queued only as far as n_trials leaves room: a study asked for 4 trials
     stops at 4 (none waiting), and resuming it to 6 trains again only when needed."""
     path = _cfg(tmp_path, n_trials=4)
+    checked = CliRunner().invoke(app, ["validate", str(path)])
+    assert "4 trials (each trained network scored at 2 more hardware points)" in checked.stdout
     result = CliRunner().invoke(app, ["run", str(path)])
     assert result.exit_code == 0, result.output
     assert "(4 run now, 2 of them hardware variants, 0 failed)" in result.stdout
@@ -133,6 +135,37 @@ def test_a_resumed_study_with_variants_keeps_to_n_trials(tmp_path: Path) -> None
     run_study(cfg.with_overrides(n_trials=6))
     study = optuna.load_study(study_name="tiny", storage=storage)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 6
+
+
+def test_a_network_cached_by_another_study_still_gets_this_studys_variants(
+    tmp_path: Path,
+) -> None:
+    """The cache is shared by every study of a folder (its grid, a search run again under
+    another name): a point trained there is new to this study, which has none of its
+    variants yet. A point whose variants this study queued queues none again."""
+    cfg = load_config(_cfg(tmp_path, n_trials=1, variants=0))
+    run_study(cfg)
+    again = load_config(_cfg(tmp_path, n_trials=3, variants=2)).with_overrides(name="tiny-b")
+    run_study(again)
+    records = [TrialRecord.from_trial(t) for t in load_existing(again).trials]
+    first = records[0].result
+    assert first is not None and not first.run.trained  # the same seed: the same first point
+    assert [r.result.run.variant_of for r in records if r.result] == [None, 0, 0]
+
+
+def test_nsga_gives_variants_a_generation_so_they_can_be_parents(tmp_path: Path) -> None:
+    path = _cfg(tmp_path, n_trials=3)
+    path.write_text(path.read_text().replace('sampler = "tpe"', 'sampler = "nsga2"'))
+    cfg = load_config(path)
+    run_study(cfg)
+    trials = load_existing(cfg).trials
+    assert [t.user_attrs.get("variant.of") for t in trials] == [None, 0, 0]
+    assert all(t.system_attrs.get("NSGAIISampler:generation") == 0 for t in trials)
+
+
+def test_a_queued_variant_has_no_result_until_it_runs() -> None:
+    assert TrialResult.from_attrs({"variant.of": 3}) is None
+    assert TrialResult.from_attrs({"variant.of": 3, "fail_reason": "killed"}) is None
 
 
 @pytest.mark.parametrize(

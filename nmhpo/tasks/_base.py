@@ -407,11 +407,13 @@ def summary_changes(before: Mapping[str, Any], after: Mapping[str, Any], limit: 
 def _unknown_arrays(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     """An array nmhpo does not read is either a misspelt split, which would silently leave
     that split out (a misspelt ``x_test`` makes the validation split the test split), or the
-    user's own extra data. The first is refused with the likely name; the second is named
-    once, since nothing in the study will use it."""
+    user's own extra data (``x_train_raw`` beside ``x_train``). The first, a name resembling
+    a split the file lacks, is refused with that name; the second is named once, since
+    nothing in the study will use it."""
     unknown = [k for k in arrays if k not in NPZ_ARRAYS and not k.startswith("meta_")]
+    absent = [k for k in NPZ_ARRAYS if k not in arrays]
     for key in unknown:
-        close = difflib.get_close_matches(key.lower(), NPZ_ARRAYS, n=1, cutoff=0.75)
+        close = difflib.get_close_matches(key.lower(), absent, n=1, cutoff=0.75)
         if close:
             raise TaskError(
                 f"{path}: unknown array {key!r} (did you mean {close[0]!r}?); expected "

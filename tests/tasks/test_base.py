@@ -180,16 +180,19 @@ def test_a_misspelt_array_is_refused_and_an_extra_one_named(
         TaskError, match=rf"^{path}: unknown array 'x_tset' \(did you mean 'x_test'\?\)"
     ):
         prepare(info, info.options(), 0, data_path=path)
-    np.savez(path, **arrays, X_Train=arrays["x_val"])
+    renamed = {("X_Train" if k == "x_train" else k): v for k, v in arrays.items()}
+    np.savez(path, **renamed)
     with pytest.raises(TaskError, match=r"unknown array 'X_Train' \(did you mean 'x_train'"):
         prepare(info, info.options(), 0, data_path=path)
-    np.savez(path, **arrays, labels=np.array(["a", "b"]), meta_source=np.array("lab"))
+    # beside the split it resembles, an array is the user's own (x_train_raw), not a typo
+    extra = {"labels": np.array(["a", "b"]), "x_train_raw": arrays["x_train"] * 255}
+    np.savez(path, **arrays, **extra, meta_source=np.array("lab"))
     with caplog.at_level("WARNING", logger="nmhpo"):
         data = prepare(info, info.options(), 0, data_path=path)
     assert data.y_val.shape == (5,)
     assert [r.getMessage() for r in caplog.records if "not used" in r.getMessage()] == [
-        f"{path}: array(s) labels not used: nmhpo reads x_train, y_train, x_val, y_val, "
-        "x_test, y_test (name extra arrays meta_* to keep them with the data)"
+        f"{path}: array(s) labels, x_train_raw not used: nmhpo reads x_train, y_train, x_val, "
+        "y_val, x_test, y_test (name extra arrays meta_* to keep them with the data)"
     ]
 
 
