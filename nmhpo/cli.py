@@ -528,6 +528,13 @@ def report(
         + (f", {result.n_feasible} feasible" if result.constrained else ""),
         highlight=False,
     )
+    if result.n_variants:
+        out.print(
+            f"hardware variants: {result.n_variants} of the completed trials scored a network "
+            f"another trial trained; {result.n_variants_on_front} of the {len(result.pareto)} "
+            "Pareto trials are variants",
+            highlight=False,
+        )
     if result.pruning is not None:
         p = result.pruning
         where = ", ".join(f"{n} at epoch {e}" for e, n in p.stopped_at.items()) or "none"

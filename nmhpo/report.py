@@ -32,7 +32,7 @@ from nmhpo.analysis import (
     write_trials_csv,
 )
 from nmhpo.errors import ConfigError
-from nmhpo.record import TrialRecord
+from nmhpo.record import VARIANT_OF, TrialRecord
 
 if TYPE_CHECKING:
     import optuna
@@ -95,6 +95,9 @@ class Report:
     comparison: Comparison | None = None
     breakdown_trial: int | None = None
     pruning: PruningSummary | None = None
+    #: Completed hardware variants (``[study] hardware_variants``), and those on the front.
+    n_variants: int = 0
+    n_variants_on_front: int = 0
 
     def __repr__(self) -> str:
         # The generated repr prints every Pareto record and comparison history: a notebook
@@ -293,6 +296,10 @@ def write_report(
         comparison=comparison,
         breakdown_trial=shown,
         pruning=pruning,
+        n_variants=sum(VARIANT_OF in t.user_attrs for t in complete),
+        n_variants_on_front=sum(
+            r.result is not None and r.result.run.variant_of is not None for r in pareto
+        ),
     )
 
 

@@ -128,6 +128,9 @@ def test_a_resumed_study_with_variants_keeps_to_n_trials(tmp_path: Path) -> None
     result = CliRunner().invoke(app, ["run", str(path)])
     assert result.exit_code == 0, result.output
     assert "(4 run now, 2 of them hardware variants, 0 failed)" in result.stdout
+    shown = CliRunner().invoke(app, ["report", str(path), "--out", str(tmp_path / "rep")])
+    assert shown.exit_code == 0, shown.output
+    assert "hardware variants: 2 of the completed trials scored a network another" in shown.stdout
     cfg = load_config(path)
     storage = f"sqlite:///{tmp_path / 'nmhpo-studies.db'}"
     study = optuna.load_study(study_name="tiny", storage=storage)
