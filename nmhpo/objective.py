@@ -32,6 +32,8 @@ from nmhpo.record import (
     Pruned,
     RunInfo,
     TrialResult,
+    queued_variants_of,
+    variant_of,
 )
 from nmhpo.registry import total_epochs
 from nmhpo.space import hardware_variants, suggest
@@ -460,7 +462,10 @@ class Objective:
         cpu_start = time.process_time()
         try:
             self._check_data()
-            if VARIANT_OF in trial.user_attrs and self.cfg.study.sampler in ("nsga2", "nsga3"):
+            if (
+                self.cfg.study.sampler in ("nsga2", "nsga3")
+                and variant_of(trial.user_attrs) is not None
+            ):
                 # Every value is fixed, so Optuna never asks the sampler, and NSGA-II/III
                 # give a trial its generation only when asked: without one, a variant would
                 # never be a parent. Asking costs them a crossover, not a model fit.
@@ -527,16 +532,13 @@ class Objective:
         """
         from optuna.trial import TrialState
 
-        if VARIANT_OF in trial.user_attrs:
+        if variant_of(trial.user_attrs) is not None:
             return
         study = trial.study
         trials = study.get_trials(
             deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
         )
-        if any(
-            VARIANTS_QUEUED in t.user_attrs and t.user_attrs.get("run.model_key") == model_key
-            for t in trials
-        ):
+        if any(queued_variants_of(t.user_attrs) == model_key for t in trials):
             return
         room = min(self.cfg.study.hardware_variants, self.cfg.study.n_trials - len(trials))
         seed = (self.cfg.study.seed, trial.number)

@@ -204,8 +204,8 @@ class TrialResult:
                 and not _RUNG.match(key)
             ):
                 metrics[key] = float(value)
-        if isinstance(user_attrs.get(VARIANT_OF), int):
-            run["variant_of"] = user_attrs[VARIANT_OF]
+        if variant_of(user_attrs) is not None:
+            run["variant_of"] = variant_of(user_attrs)
         d = detail or {}
         return cls(
             metrics=metrics,
@@ -390,6 +390,18 @@ def _rungs(user_attrs: Mapping[str, Any]) -> dict[int, dict[str, float]]:
         if m and isinstance(value, int | float) and not isinstance(value, bool):
             out.setdefault(int(m.group(1)), {})[m.group(2)] = float(value)
     return dict(sorted(out.items()))
+
+
+def variant_of(user_attrs: Mapping[str, Any]) -> int | None:
+    """The trial whose network a hardware variant scores; None for any other trial (set
+    when the variant is queued, so a running or failed variant answers too)."""
+    value = user_attrs.get(VARIANT_OF)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def queued_variants_of(user_attrs: Mapping[str, Any]) -> str | None:
+    """The model key of a trial that queued hardware variants of its network, else None."""
+    return user_attrs.get(_RUN + "model_key") if VARIANTS_QUEUED in user_attrs else None
 
 
 def is_result_attr(key: str) -> bool:

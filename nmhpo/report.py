@@ -32,7 +32,7 @@ from nmhpo.analysis import (
     write_trials_csv,
 )
 from nmhpo.errors import ConfigError
-from nmhpo.record import VARIANT_OF, TrialRecord
+from nmhpo.record import TrialRecord, variant_of
 
 if TYPE_CHECKING:
     import optuna
@@ -296,7 +296,7 @@ def write_report(
         comparison=comparison,
         breakdown_trial=shown,
         pruning=pruning,
-        n_variants=sum(VARIANT_OF in t.user_attrs for t in complete),
+        n_variants=sum(variant_of(t.user_attrs) is not None for t in complete),
         n_variants_on_front=sum(
             r.result is not None and r.result.run.variant_of is not None for r in pareto
         ),

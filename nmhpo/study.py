@@ -31,7 +31,7 @@ from nmhpo.devices import check_available, device_for
 from nmhpo.errors import ConfigError, StorageError, StudyStoppedError, TaskError
 from nmhpo.grid import requeue_failed_grid_points
 from nmhpo.multifidelity import wrap_sampler
-from nmhpo.record import VARIANT_OF
+from nmhpo.record import variant_of
 from nmhpo.samplers import make_sampler
 from nmhpo.workers import _drain, _interrupt, _Interrupts, _start_workers
 
@@ -458,7 +458,7 @@ def run_study(
             t.state == TrialState.PRUNED and "pruned.epoch" not in t.user_attrs for t in new
         ),
         n_variants_new=sum(
-            t.state == TrialState.COMPLETE and VARIANT_OF in t.user_attrs for t in new
+            t.state == TrialState.COMPLETE and variant_of(t.user_attrs) is not None for t in new
         ),
         wall_time_s=time.perf_counter() - start,
         objective_names=[o.name for o in cfg.study.objectives],
