@@ -13,7 +13,9 @@ Methods (each run gets the same CPU budget, a fresh model cache and its own SQLi
   trials teach the sampler is the difference);
 - ``none-hw4``, ``asha-hw4``: ``none`` and ``asha`` with ``hardware_variants = 4``: each
   network a trial trains is also scored at 4 other random points of the hardware space, each
-  a trial of its own (no training: the network is cached);
+  a trial of its own (no training: the network is cached); ``variant_pick = "random"``;
+- ``none-hw4f``, ``asha-hw4f``: the same with the variants picked along the front
+  (``variant_pick = "front"``, the default);
 - ``moasha``: Syne Tune's MOASHA (random configurations, rungs at the same epochs as nmhpo's
   pruner, rank fixed as in benchmarks/_moasha.py) on nmhpo's own trial: the same training,
   crossbar-aware scoring and pricing, scored at rungs only.
@@ -56,7 +58,17 @@ from _common import RESULTS, environment, write_result  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = RESULTS / "multifidelity-runs"
-METHODS = ("none", "asha", "asha-first3", "asha-blind", "moasha", "none-hw4", "asha-hw4")
+METHODS = (
+    "none",
+    "asha",
+    "asha-first3",
+    "asha-blind",
+    "moasha",
+    "none-hw4",
+    "asha-hw4",
+    "none-hw4f",
+    "asha-hw4f",
+)
 
 #: Tasks: a study file, overrides of [space.software] epochs, and a CPU budget per run.
 TASKS: dict[str, dict[str, Any]] = {
@@ -87,7 +99,8 @@ def _config(task: str, method: str, seed: int, folder: Path) -> Any:
         torch_threads=1,
         device="cpu",
         pruner="none" if method.startswith("none") else "asha",
-        hardware_variants=_variants(method),
+        hardware_variants=_variants(method)[0],
+        variant_pick=_variants(method)[1],
     )
     data["study"]["pruning"] = {"learn_from_stopped": method != "asha-blind"}
     if method == "asha-first3":
@@ -98,10 +111,13 @@ def _config(task: str, method: str, seed: int, folder: Path) -> Any:
     return cfg
 
 
-def _variants(method: str) -> int:
-    """``<method>-hw<K>``: the method with ``hardware_variants = K``."""
+def _variants(method: str) -> tuple[int, str]:
+    """``<method>-hw<K>``: the method with ``hardware_variants = K`` drawn at random (as
+    first measured); ``<method>-hw<K>f``: picked along the front (the default since)."""
     _, _, k = method.partition("-hw")
-    return int(k) if k else 0
+    if not k:
+        return 0, "front"
+    return (int(k[:-1]), "front") if k.endswith("f") else (int(k), "random")
 
 
 def _max_epochs(cfg: Any) -> int:

@@ -244,7 +244,12 @@ def validate(study: StudyArg) -> None:
         searched = cfg.searched()
         grid = f", grid of {grid_size(cfg)} points" if cfg.study.sampler == "grid" else ""
         k = cfg.study.hardware_variants
-        variants = f" (each trained network scored at {k} more hardware points)" if k else ""
+        pick = "picked along the front" if cfg.study.variant_pick == "front" else "at random"
+        variants = (
+            f" (each trained network scored at up to {k} more hardware points, {pick})"
+            if k
+            else ""
+        )
         out.print(
             f"{cfg.path}: ok: study {cfg.study.name!r}, task {cfg.task.name}, "
             f"{cfg.study.n_trials} trials{variants}, sampler {cfg.study.sampler}, "

@@ -36,8 +36,9 @@ from nmhpo.record import (
     variant_of,
 )
 from nmhpo.registry import total_epochs
-from nmhpo.space import hardware_variants, suggest
+from nmhpo.space import suggest
 from nmhpo.tasks import TaskData, prepare
+from nmhpo.variants import pick_variants, priced_metrics
 from nmhpo.workers import INTERRUPTED
 
 if TYPE_CHECKING:
@@ -364,18 +365,10 @@ def _score(
 
     metrics = {
         **scored.metrics,
-        "energy_pj": price["energy_pj"],
-        "energy_uj": price["energy_pj"] * 1e-6,
-        "latency_ns": price["latency_ns"],
-        "latency_us": price["latency_ns"] * 1e-3,
-        "area_um2": price["area_um2"],
-        "area_mm2": price["area_um2"] * 1e-6,
-        "edp_pj_ns": price["edp_pj_ns"],
+        **priced_metrics(price),
         "train_time_s": model.train_time_s,
         "num_steps": float(software["num_steps"]),
         "spikes_per_inference": scored.spikes_per_inference,
-        "n_pe": float(price["n_pe"]),
-        "n_tiles": float(price["n_tiles"]),
         **scored.neurobench,
         **static_metrics(model.network(device), int(knobs["weight_bits"])),
     }
@@ -508,7 +501,7 @@ class Objective:
             for constraint in self.constraints:
                 trial.set_constraint(constraint.text, constraint.violation(result.metrics))
             if self.cfg.study.hardware_variants and not self.grid:
-                self._queue_variants(trial, result.run.model_key)
+                self._queue_variants(trial, result)
             return tuple(result.metrics[o.name] for o in self.cfg.study.objectives)
         except Exception as exc:
             if type(exc).__name__ != "TrialPruned":
@@ -519,7 +512,7 @@ class Objective:
             trial.set_user_attr("fail_reason", INTERRUPTED)
             raise
 
-    def _queue_variants(self, trial: optuna.Trial, model_key: str) -> None:
+    def _queue_variants(self, trial: optuna.Trial, result: TrialResult) -> None:
         """Queue the trials that score this trial's network (cached by now) at other hardware
         points: workers take queued trials before asking the sampler for new ones.
 
@@ -534,6 +527,7 @@ class Objective:
 
         if variant_of(trial.user_attrs) is not None:
             return
+        model_key = result.run.model_key
         study = trial.study
         trials = study.get_trials(
             deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
@@ -542,7 +536,16 @@ class Objective:
             return
         room = min(self.cfg.study.hardware_variants, self.cfg.study.n_trials - len(trials))
         seed = (self.cfg.study.seed, trial.number)
-        points = hardware_variants(self.cfg, trial.params, room, seed)
+        points = pick_variants(
+            self.cfg,
+            trial.params,
+            room,
+            seed,
+            layers=result.point.layers,
+            activity=result.point.activity,
+            num_steps=int(result.point.software["num_steps"]),
+            constraints=self.constraints,
+        )
         for params in points:
             study.enqueue_trial(params, user_attrs={VARIANT_OF: trial.number})
         if points:

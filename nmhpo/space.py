@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from nmhpo.config import CategoricalParam, FloatParam, IntParam, SearchedParam, StudyConfig
+from nmhpo.config import CategoricalParam, FloatParam, IntParam, StudyConfig
 from nmhpo.errors import ConfigError
 from nmhpo.registry import SOFTWARE
 
@@ -29,54 +28,6 @@ def suggest(trial: optuna.Trial, cfg: StudyConfig) -> tuple[dict[str, Any], dict
             value = trial.suggest_categorical(name, spec.choices)
         (software if name in SOFTWARE else hardware)[name] = value
     return software, hardware
-
-
-def hardware_variants(
-    cfg: StudyConfig, params: Mapping[str, Any], n: int, seed: Sequence[int]
-) -> list[dict[str, Any]]:
-    """Up to ``n`` other points of the searched hardware space, each with the software values
-    of ``params`` (a trial's parameters): the trials that score its trained network again.
-
-    Drawn at random (uniformly, or log-uniformly for a log range), not by the sampler: with
-    the software values fixed, a relative sampler's proposal would be for another software
-    point, and asking it costs a model fit per trial. Distinct from each other and from
-    ``params``' own hardware point; fewer than ``n`` when the hardware space is smaller.
-    """
-    import numpy as np
-
-    hardware = {k: spec for k, spec in cfg.searched().items() if k not in SOFTWARE}
-    if n <= 0 or not hardware:
-        return []
-    rng = np.random.default_rng(list(seed))
-    seen = {tuple(params.get(k) for k in hardware)}
-    out: list[dict[str, Any]] = []
-    for _ in range(50 * n):
-        point = tuple(_draw(spec, rng) for spec in hardware.values())
-        if point not in seen:
-            seen.add(point)
-            out.append({**params, **dict(zip(hardware, point, strict=True))})
-            if len(out) == n:
-                break
-    return out
-
-
-def _draw(spec: SearchedParam, rng: Any) -> Any:
-    """One value as Optuna's random sampler draws it: every step of a range equally likely
-    (rounding a continuous draw would give both ends half weight), a log range uniform in
-    the logarithm."""
-    if isinstance(spec, CategoricalParam):
-        return spec.choices[int(rng.integers(len(spec.choices)))]
-    if isinstance(spec, IntParam):
-        if spec.log:  # (Optuna's log-int rule: widen by half a step each side, round, clip)
-            value = math.exp(rng.uniform(math.log(spec.low - 0.5), math.log(spec.high + 0.5)))
-            return int(min(spec.high, max(spec.low, round(value))))
-        return int(spec.low + spec.step * rng.integers((spec.high - spec.low) // spec.step + 1))
-    if spec.step is not None:
-        n = round((spec.high - spec.low) / spec.step)
-        return float(min(spec.high, spec.low + spec.step * int(rng.integers(n + 1))))
-    if spec.log:
-        return float(math.exp(rng.uniform(math.log(spec.low), math.log(spec.high))))
-    return float(rng.uniform(spec.low, spec.high))
 
 
 def grid_levels(cfg: StudyConfig) -> dict[str, list[Any]]:

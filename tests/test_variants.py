@@ -4,6 +4,7 @@ as a trial of its own, from the train-once cache."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -12,13 +13,15 @@ from typer.testing import CliRunner
 
 from nmhpo.cli import app
 from nmhpo.config import load_config
+from nmhpo.constraints import parse_constraints
+from nmhpo.crossbar import KNOBS, Layer, Network, evaluate
 from nmhpo.database import create_or_load, open_storage
 from nmhpo.errors import ConfigError
 from nmhpo.objective import Objective
 from nmhpo.record import TrialRecord, TrialResult
 from nmhpo.snn import ModelStore
-from nmhpo.space import hardware_variants
 from nmhpo.study import load_existing, run_study
+from nmhpo.variants import hardware_variants, pick_variants
 from tests.conftest import tiny_study_text
 
 
@@ -124,7 +127,8 @@ def test_a_resumed_study_with_variants_keeps_to_n_trials(tmp_path: Path) -> None
     stops at 4 (none waiting), and resuming it to 6 trains again only when needed."""
     path = _cfg(tmp_path, n_trials=4)
     checked = CliRunner().invoke(app, ["validate", str(path)])
-    assert "4 trials (each trained network scored at 2 more hardware points)" in checked.stdout
+    line = "4 trials (each trained network scored at up to 2 more hardware points, picked along"
+    assert line in checked.stdout
     result = CliRunner().invoke(app, ["run", str(path)])
     assert result.exit_code == 0, result.output
     assert "(4 run now, 2 of them hardware variants, 0 failed)" in result.stdout
@@ -197,3 +201,151 @@ def test_variants_need_a_searched_hardware_parameter(tmp_path: Path) -> None:
     path.write_text(text)
     with pytest.raises(ConfigError, match="expected a searched \\[space.hardware\\] parameter"):
         load_config(path)
+
+
+# --- which points: variant_pick = "front" -------------------------------------------------
+
+LAYERS = ((64, 32), (32, 10))
+ACTIVITY = (0.3, 0.1)
+
+
+def _pick_cfg(tmp_path: Path, hardware: str, extra: str = "", hw_section: str = "") -> Any:
+    """The tiny study with another searched hardware space (and [study]/[hardware] lines)."""
+    text = tiny_study_text()
+    head, _ = text.split("[space.hardware]")
+    head = head.replace("seed = 0", f"seed = 0\nhardware_variants = 4{extra}")
+    head = head.replace('preset = "spikesim-65nm"', f'preset = "spikesim-65nm"{hw_section}')
+    path = tmp_path / "pick.toml"
+    path.write_text(f"{head}[space.hardware]\n{hardware}\n")
+    return load_config(path)
+
+
+def _energy(cfg: Any, point: dict[str, Any]) -> float:
+    """One point priced on its own (scalar knobs), independently of the vectorized pick."""
+    preset = cfg.preset()
+    knobs = {**preset.knobs, **{k: v for k, v in point.items() if k in KNOBS}}
+    network = Network(tuple(Layer(*shape) for shape in LAYERS))
+    price = evaluate(
+        network, preset, knobs, num_steps=3, activity=ACTIVITY, mode=cfg.hardware.mode
+    )
+    return float(price.energy_pj[0])
+
+
+def _pick(cfg: Any, own: dict[str, Any], n: int = 4, constraints: Any = ()) -> list[dict]:
+    params = {"lr": 0.01, "num_steps": 3, "encoding": "rate", **own}
+    return pick_variants(
+        cfg,
+        params,
+        n,
+        (0, 1),
+        layers=LAYERS,
+        activity=ACTIVITY,
+        num_steps=3,
+        constraints=constraints,
+    )
+
+
+def test_front_pick_keeps_only_the_cheapest_point_of_each_set_of_inference_knobs(
+    tmp_path: Path,
+) -> None:
+    """Device and technology node change the price, not what the network computes: of the
+    points sharing an ADC resolution, all but the cheapest are dominated whatever the
+    network scores, and the one sharing the trial's own resolution only if cheaper."""
+    cfg = _pick_cfg(
+        tmp_path,
+        'adc_bits = { type = "int", low = 3, high = 5 }\n'
+        'device = { type = "categorical", choices = ["rram", "sram"] }\n'
+        'tech_node = { type = "categorical", choices = [22, 45, 65] }',
+    )
+    own = {"adc_bits": 4, "device": "sram", "tech_node": 65}
+    picks = _pick(cfg, own)
+    expected = []
+    for bits in (3, 4, 5):
+        group = [
+            {"adc_bits": bits, "device": d, "tech_node": t}
+            for d in ("rram", "sram")
+            for t in (22, 45, 65)
+        ]
+        best = min(group, key=lambda p: _energy(cfg, p))
+        if best != own:
+            expected.append(best)
+    hardware = [{k: p[k] for k in own} for p in picks]
+    assert sorted(hardware, key=str) == sorted(expected, key=str)
+    assert len(picks) == 3  # fewer than asked: the 14 others could not be on the front
+    assert all(p["lr"] == 0.01 and p["num_steps"] == 3 for p in picks)
+    # the trial's own point at the cheapest device and node of its group: no variant there
+    cheapest_own = next(p for p in expected if p["adc_bits"] == 4)
+    assert all(p["adc_bits"] != 4 for p in _pick(cfg, cheapest_own))
+
+
+def test_front_pick_spreads_the_rest_along_energy(tmp_path: Path) -> None:
+    """Every point differs in an inference knob, so none is dominated for sure: one pick
+    from the cheaper two of the five others by energy, one from the dearer three; which
+    ones varies with the seed (so networks of one study do not all get the same points)."""
+    cfg = load_config(_cfg(tmp_path))
+    own = {"xbar_size": 32, "adc_bits": 3}
+    others = [
+        {"xbar_size": x, "adc_bits": b} for x in (32, 64) for b in (3, 4, 5) if (x, b) != (32, 3)
+    ]
+    ranked = sorted(others, key=lambda p: _energy(cfg, p))
+    params = {"lr": 0.01, "num_steps": 3, "encoding": "rate", **own}
+    seen = set()
+    for seed in range(20):
+        picks = pick_variants(
+            cfg, params, 2, (seed,), layers=LAYERS, activity=ACTIVITY, num_steps=3
+        )
+        first, second = ({k: p[k] for k in own} for p in picks)
+        assert first in ranked[:2] and second in ranked[2:]
+        seen.add((str(first), str(second)))
+    assert len(seen) > 2
+    assert len(_pick(cfg, own, n=10)) == 5
+
+
+def test_front_pick_with_float_inference_takes_only_the_cheapest_point(tmp_path: Path) -> None:
+    """Float inference: no hardware knob changes accuracy, so every point but the cheapest is
+    dominated (and none is picked when the trial's own point is the cheapest)."""
+    cfg = _pick_cfg(
+        tmp_path,
+        'xbar_size = { type = "categorical", choices = [32, 64] }\n'
+        'adc_bits = { type = "int", low = 3, high = 5 }',
+        hw_section='\ninference = "float"',
+    )
+    points = [{"xbar_size": x, "adc_bits": b} for x in (32, 64) for b in (3, 4, 5)]
+    cheapest = min(points, key=lambda p: _energy(cfg, p))
+    dearest = max(points, key=lambda p: _energy(cfg, p))
+    assert [{k: p[k] for k in cheapest} for p in _pick(cfg, dearest)] == [cheapest]
+    assert _pick(cfg, cheapest) == []
+
+
+def test_front_pick_skips_points_that_break_a_constraint_on_a_priced_metric(
+    tmp_path: Path,
+) -> None:
+    constraint = "energy_pj <= {bound}"
+    cfg = load_config(_cfg(tmp_path))
+    own = {"xbar_size": 32, "adc_bits": 3}
+    others = [
+        {"xbar_size": x, "adc_bits": b} for x in (32, 64) for b in (3, 4, 5) if (x, b) != (32, 3)
+    ]
+    energies = sorted(_energy(cfg, p) for p in others)
+    bound = energies[2]
+    constraints = parse_constraints(
+        [constraint.format(bound=bound), "accuracy >= 0.99"], cfg.allowed_metrics()
+    )
+    picks = _pick(cfg, own, n=10, constraints=constraints)
+    assert len(picks) == 3  # the accuracy bound is the network's to meet: it drops nothing
+    assert all(_energy(cfg, p) <= bound for p in picks)
+
+
+def test_random_pick_is_the_uniform_draw(tmp_path: Path) -> None:
+    cfg = load_config(_cfg(tmp_path, extra='\nvariant_pick = "random"'))
+    own = {"lr": 0.01, "num_steps": 2, "encoding": "rate", "xbar_size": 32, "adc_bits": 3}
+    picked = pick_variants(cfg, own, 3, (0, 7), layers=LAYERS, activity=ACTIVITY, num_steps=2)
+    assert picked == hardware_variants(cfg, own, 3, (0, 7))
+
+
+def test_variant_pick_must_be_front_or_random(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["validate", str(_cfg(tmp_path, extra='\nvariant_pick = "best"'))]
+    )
+    assert result.exit_code == 2
+    assert "variant_pick" in result.output and "front" in result.output
