@@ -145,10 +145,10 @@ class StudySection(_Frozen):
     #: pricing, no training. 0: only the hardware point the sampler chose. Not part of the
     #: study's identity.
     hardware_variants: int = Field(default=0, ge=0, le=64)
-    #: Which points: "front" drops those that cannot be on the front whatever the network
-    #: scores there (dominated on the priced objectives by a point with the same inference
-    #: knobs, or breaking a constraint on a priced metric) and spreads the rest along the
-    #: first priced objective; "random" draws them uniformly (nmhpo.variants says why).
+    #: Which points: "front" skips those a cheaper point with the same inference knobs (so
+    #: the same accuracy) dominates on the priced objectives, or that break a constraint on a
+    #: priced metric, and spreads the rest along the first priced objective; "random" draws
+    #: them uniformly. Not part of the study's identity (nmhpo.variants says how and why).
     variant_pick: Literal["front", "random"] = "front"
 
     @model_validator(mode="before")

@@ -501,7 +501,12 @@ class Objective:
             for constraint in self.constraints:
                 trial.set_constraint(constraint.text, constraint.violation(result.metrics))
             if self.cfg.study.hardware_variants and not self.grid:
-                self._queue_variants(trial, result)
+                try:
+                    self._queue_variants(trial, result)
+                except Exception:  # the trial itself is complete: it must not fail for this
+                    logger.warning(
+                        "trial %d: no hardware variants queued", trial.number, exc_info=True
+                    )
             return tuple(result.metrics[o.name] for o in self.cfg.study.objectives)
         except Exception as exc:
             if type(exc).__name__ != "TrialPruned":
@@ -545,6 +550,7 @@ class Objective:
             activity=result.point.activity,
             num_steps=int(result.point.software["num_steps"]),
             constraints=self.constraints,
+            metrics=result.metrics,
         )
         for params in points:
             study.enqueue_trial(params, user_attrs={VARIANT_OF: trial.number})

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nmhpo.config import CategoricalParam, FloatParam, IntParam, SearchedParam, StudyConfig
-from nmhpo.crossbar import KNOBS, Layer, Network, evaluate
+from nmhpo.crossbar import KNOBS, Layer, Network, buildable, evaluate
 from nmhpo.crossbar._knobs import KNOB_TABLE
 from nmhpo.registry import SOFTWARE
 
@@ -83,13 +83,14 @@ def hardware_variants(
     if n <= 0 or not hardware:
         return []
     rng = np.random.default_rng(list(seed))
-    seen = {tuple(params.get(k) for k in hardware)}
+    seen = {_key(hardware, params)}
     out: list[dict[str, Any]] = []
     for _ in range(50 * n):
-        point = tuple(_draw(spec, rng) for spec in hardware.values())
-        if point not in seen:
-            seen.add(point)
-            out.append({**params, **dict(zip(hardware, point, strict=True))})
+        point = dict(zip(hardware, (_draw(spec, rng) for spec in hardware.values()), strict=True))
+        key = _key(hardware, point)
+        if key not in seen:
+            seen.add(key)
+            out.append({**params, **point})
             if len(out) == n:
                 break
     return out
@@ -105,18 +106,24 @@ def pick_variants(
     activity: Sequence[float],
     num_steps: int,
     constraints: Sequence[Constraint] = (),
+    metrics: Mapping[str, float] | None = None,
 ) -> list[dict[str, Any]]:
     """The ``n`` variants of a trained network, by ``[study] variant_pick``.
 
-    ``"front"``: of the candidates (see `MAX_CANDIDATES`), those that break a constraint on a
-    priced metric, or that are dominated on the study's priced objectives by another point
-    with the same inference knobs (the trial's own point included), are dropped; of the rest,
-    ranked along the first priced objective, one at random from each of ``n`` equal strata
-    (without a priced objective the rank is the candidates' order, so the pick is at random).
-    Fewer than ``n`` when fewer remain: the others could not be on the front. The activity
-    is the one measured at the trial's own point; at other inference knobs it differs a
-    little, so dominance across them is not judged, only within a group (where it is exact
-    for points that share the trial's own inference knobs).
+    ``"front"``: of the candidates (see `MAX_CANDIDATES`), dropped are those that break a
+    constraint on a priced metric, those dominated on the study's priced objectives by
+    another point of their group (points sharing the knobs that move any other metric:
+    inference's, or ``weight_bits`` alone under float inference, for the crossbar
+    footprint), the trial's own point included, and, when the trial's own ``metrics`` break
+    a constraint on another metric, its whole group. The rest are ranked along the first
+    priced objective and one is drawn from each of ``n`` equal strata (without a priced
+    objective every point of a group ties, so one per group remains, drawn at random).
+    Fewer than ``n`` when fewer remain.
+
+    Candidates are priced with the activity measured at the trial's own point (with
+    ``repeats`` > 1, its first training seed's). Within the own group that is the activity
+    they would measure, so what is dropped there could not be on the front; in another
+    group activity differs a little, which can reorder energies close to each other.
 
     ``"random"``: `hardware_variants`.
     """
@@ -127,32 +134,39 @@ def pick_variants(
     hardware = searched_hardware(cfg)
     if not hardware:
         return []
-    own = {k: params[k] for k in hardware}
-    points = [own, *_candidates(cfg, hardware, params, seed)]
+    points = [{k: params[k] for k in hardware}, *_candidates(cfg, hardware, params, seed)]
     if len(points) == 1:
         return []
-    metrics = _price(cfg, points, layers, activity, num_steps)
+    priced = _price(cfg, points, layers, activity, num_steps)
     objectives = [o for o in cfg.study.objectives if o.name in PRICED_METRICS]
     cost = np.column_stack(
         [
-            metrics[o.name] if o.resolved_direction == "minimize" else -metrics[o.name]
+            priced[o.name] if o.resolved_direction == "minimize" else -priced[o.name]
             for o in objectives
         ]
         or [np.zeros(len(points))]
     )
-    feasible = np.ones(len(points), dtype=bool)
+    feasible = ~np.isnan(priced["energy_pj"])  # (NaN: a design the model refuses)
+    own_group_out = False
     for c in constraints:
         if c.metric in PRICED_METRICS:
-            values = metrics[c.metric]
-            feasible &= np.array([c.violation({c.metric: float(v)}) <= 0 for v in values])
-    inference = [
-        k for k in hardware if cfg.hardware.inference == "crossbar" and KNOB_TABLE[k].inference
-    ]
+            feasible &= np.array(
+                [c.violation({c.metric: float(v)}) <= 0 for v in priced[c.metric]]
+            )
+        elif metrics is not None and c.metric in metrics:
+            own_group_out |= c.violation(metrics) > 0
+    if cfg.hardware.inference == "crossbar":
+        grouping = {k: v for k, v in hardware.items() if KNOB_TABLE[k].inference}
+    else:
+        grouping = {k: v for k, v in hardware.items() if k == "weight_bits"}
     groups: dict[tuple[Any, ...], list[int]] = {}
     for i, point in enumerate(points):
-        if feasible[i]:
-            groups.setdefault(tuple(point[k] for k in inference), []).append(i)
-    keep = [i for members in groups.values() for i in _undominated(cost, members) if i != 0]
+        groups.setdefault(_key(grouping, point), []).append(i)
+    own_group = _key(grouping, points[0])
+    keep = []
+    for key, members in groups.items():
+        if not (own_group_out and key == own_group):
+            keep += [i for i in _undominated(cost, members, feasible) if i != 0]
     keep.sort(key=lambda i: (cost[i, 0], i))
     if len(keep) > n:
         # One at random from each of n equal strata by rank: spread like evenly spaced ranks
@@ -164,21 +178,31 @@ def pick_variants(
     return [{**params, **points[i]} for i in keep]
 
 
-def _undominated(cost: np.ndarray, members: list[int]) -> list[int]:
-    """Members no other member dominates; of points with equal costs, the first (so the
-    trial's own point, index 0, outranks its equals)."""
-    out = []
-    for i in members:
-        beaten = False
-        for j in members:
-            if j == i or np.any(cost[j] > cost[i]):
-                continue
-            if np.any(cost[j] < cost[i]) or j < i:
-                beaten = True
-                break
-        if not beaten:
-            out.append(i)
-    return out
+def _undominated(cost: np.ndarray, members: list[int], feasible: np.ndarray) -> list[int]:
+    """Feasible members no feasible member dominates; of equal costs, the first (so the
+    trial's own point, index 0, outranks its equals). One broadcast comparison per group."""
+    idx = np.array([i for i in members if feasible[i]], dtype=np.intp)
+    if len(idx) == 0:
+        return []
+    c = cost[idx]
+    no_worse = np.all(c[:, None, :] <= c[None, :, :], axis=2)  # [j, i]: j no worse than i
+    better = np.any(c[:, None, :] < c[None, :, :], axis=2)
+    earlier = idx[:, None] < idx[None, :]
+    beaten = no_worse & (better | earlier)
+    np.fill_diagonal(beaten, False)
+    return idx[~beaten.any(axis=0)].tolist()
+
+
+def _key(specs: Mapping[str, SearchedParam], point: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A point's values as compared: a stepped float by its step's index, since a sampler's
+    value may sit a rounding error off ``low + i * step`` and is the same point."""
+    out: list[Any] = []
+    for name, spec in specs.items():
+        value = point[name]
+        if isinstance(spec, FloatParam) and spec.step is not None:
+            value = round((value - spec.low) / spec.step)
+        out.append(value)
+    return tuple(out)
 
 
 def _candidates(
@@ -193,12 +217,12 @@ def _candidates(
     if all(lv is not None for lv in levels) and math.prod(len(lv) for lv in levels if lv) <= (
         MAX_CANDIDATES + 1
     ):
-        own = tuple(params[k] for k in hardware)
-        return [
-            dict(zip(hardware, point, strict=True))
-            for point in itertools.product(*(lv or [] for lv in levels))
-            if point != own
-        ]
+        own = _key(hardware, params)
+        points = (
+            dict(zip(hardware, values, strict=True))
+            for values in itertools.product(*(lv or [] for lv in levels))
+        )
+        return [p for p in points if _key(hardware, p) != own]
     return [
         {k: p[k] for k in hardware}
         for p in hardware_variants(cfg, params, MAX_CANDIDATES, (*seed, 1))
@@ -226,25 +250,31 @@ def _price(
     activity: Sequence[float],
     num_steps: int,
 ) -> dict[str, np.ndarray]:
-    """The priced metrics of every point, in one vectorized call of the cost model."""
+    """The priced metrics of every point, in one vectorized call of the cost model; NaN for
+    a point the model refuses (`buildable`), which no constraint or comparison keeps."""
     preset = cfg.preset()
     knobs: dict[str, Any] = {**preset.knobs, **cfg.fixed_hardware()}
     for name in points[0]:
         knobs[name] = np.array([p[name] for p in points])
     priced = {k: v for k, v in knobs.items() if k in KNOBS}
-    result = evaluate(
-        Network(tuple(Layer(*shape) for shape in layers)),
-        preset,
-        priced,
-        num_steps=num_steps,
-        activity=np.asarray(activity, dtype=np.float64),
-        mode=cfg.hardware.mode,
-    )
     n = len(points)
+    ok = np.broadcast_to(buildable(preset, priced), (n,))
     figures = {
-        name: np.broadcast_to(np.asarray(getattr(result, name), dtype=np.float64), (n,))
+        name: np.full(n, np.nan)
         for name in ("energy_pj", "latency_ns", "area_um2", "n_pe", "n_tiles")
     }
+    if ok.any():
+        subset = {k: v[ok] if np.ndim(v) == 1 else v for k, v in priced.items()}
+        result = evaluate(
+            Network(tuple(Layer(*shape) for shape in layers)),
+            preset,
+            subset,
+            num_steps=num_steps,
+            activity=np.asarray(activity, dtype=np.float64),
+            mode=cfg.hardware.mode,
+        )
+        for name, values in figures.items():
+            values[ok] = np.broadcast_to(getattr(result, name), (int(ok.sum()),))
     return priced_metrics(figures)
 
 

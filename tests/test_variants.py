@@ -349,3 +349,102 @@ def test_variant_pick_must_be_front_or_random(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "variant_pick" in result.output and "front" in result.output
+
+
+def test_front_pick_never_returns_the_trials_own_point_a_rounding_error_away(
+    tmp_path: Path,
+) -> None:
+    """A sampler's stepped float may sit a rounding error off low + i * step (GP gives
+    0.05000000000000001 for 0.05): still the trial's own point, not a variant of it."""
+    cfg = _pick_cfg(
+        tmp_path,
+        'conductance_sigma = { type = "float", low = 0.0, high = 0.1, step = 0.05 }',
+    )
+    for own in (0.05, 0.05000000000000001):
+        sigmas = sorted(p["conductance_sigma"] for p in _pick(cfg, {"conductance_sigma": own}))
+        assert sigmas == [0.0, 0.1]
+
+
+def test_front_pick_groups_by_weight_bits_under_float_inference(tmp_path: Path) -> None:
+    """Float inference ignores every knob but the crossbar footprint still counts weight
+    bits: a point with fewer bits is not dominated when that footprint is an objective."""
+    cfg = _pick_cfg(
+        tmp_path,
+        'weight_bits = { type = "categorical", choices = [4, 8] }\n'
+        'device = { type = "categorical", choices = ["rram", "sram"] }',
+        hw_section='\ninference = "float"',
+    )
+    cfg = cfg.with_overrides(
+        objectives=[
+            {"name": "accuracy"},
+            {"name": "energy_uj"},
+            {"name": "footprint_bytes_crossbar"},
+        ]
+    )
+    picks = _pick(cfg, {"weight_bits": 8, "device": "sram"})
+    assert 4 in {p["weight_bits"] for p in picks}
+
+
+def test_front_pick_skips_the_own_group_when_the_trial_breaks_a_constraint_it_shares(
+    tmp_path: Path,
+) -> None:
+    """Accuracy is the same at every point sharing the trial's inference knobs: if the trial
+    broke an accuracy bound, so would they."""
+    cfg = _pick_cfg(
+        tmp_path,
+        'adc_bits = { type = "int", low = 3, high = 5 }\n'
+        'device = { type = "categorical", choices = ["rram", "sram"] }',
+    )
+    own = max(
+        ({"adc_bits": 4, "device": d} for d in ("rram", "sram")), key=lambda p: _energy(cfg, p)
+    )
+    constraints = parse_constraints(["accuracy >= 0.9"], cfg.allowed_metrics())
+    params = {"lr": 0.01, "num_steps": 3, "encoding": "rate", **own}
+
+    def pick(accuracy: float) -> set[int]:
+        chosen = pick_variants(
+            cfg,
+            params,
+            4,
+            (0,),
+            layers=LAYERS,
+            activity=ACTIVITY,
+            num_steps=3,
+            constraints=constraints,
+            metrics={"accuracy": accuracy},
+        )
+        return {p["adc_bits"] for p in chosen}
+
+    assert pick(0.95) == {3, 4, 5}  # the cheaper device at the trial's own resolution
+    assert pick(0.5) == {3, 5}
+
+
+def test_front_pick_in_a_space_too_large_to_enumerate(tmp_path: Path) -> None:
+    """1024 ADC sharings: a sample of the space is priced, not all of it."""
+    cfg = _pick_cfg(
+        tmp_path,
+        'adc_bits = { type = "int", low = 3, high = 5 }\n'
+        'cols_per_adc = { type = "int", low = 1, high = 1024 }',
+    )
+    own = {"adc_bits": 4, "cols_per_adc": 8}
+    picks = _pick(cfg, own)
+    assert 1 <= len(picks) <= 4
+    hardware = [(p["adc_bits"], p["cols_per_adc"]) for p in picks]
+    assert len(set(hardware)) == len(hardware) and (4, 8) not in hardware
+    # one point per ADC resolution at most: within one, only the cheapest sharing survives;
+    # none shares an ADC between more columns than a crossbar has (the model refuses those)
+    assert len({bits for bits, _ in hardware}) == len(hardware)
+    assert all(cols <= cfg.preset().knobs["xbar_size"] for _, cols in hardware)
+
+
+def test_front_pick_without_a_priced_objective_keeps_one_point_per_group(
+    tmp_path: Path,
+) -> None:
+    """Accuracy alone: the device cannot change it, so one point per ADC resolution."""
+    cfg = _pick_cfg(
+        tmp_path,
+        'adc_bits = { type = "int", low = 3, high = 5 }\n'
+        'device = { type = "categorical", choices = ["rram", "sram"] }',
+    ).with_overrides(objectives=[{"name": "accuracy"}, {"name": "spikes_per_inference"}])
+    picks = _pick(cfg, {"adc_bits": 4, "device": "sram"})
+    assert sorted(p["adc_bits"] for p in picks) == [3, 5]

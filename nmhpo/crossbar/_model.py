@@ -249,6 +249,21 @@ def _knob_arrays(knobs: Mapping[str, Any], n: int) -> dict[str, np.ndarray]:
     return out
 
 
+def buildable(preset: Preset, knobs: Mapping[str, Any]) -> np.ndarray:
+    """Which designs of a batch `evaluate` prices: each knob may be in its own domain and the
+    design still be refused, for an ADC shared by more columns than a crossbar has, or a
+    technology node outside the preset's scaling table. (n_designs,) booleans, for picking
+    the designs of a batch to price without pricing each one on its own."""
+    merged = {**preset.knobs, **knobs}
+    nodes = np.asarray(preset.constants["tech_scaling"]["node_nm"], dtype=np.float64)
+    node = np.asarray(merged["tech_node"], dtype=np.float64)
+    cols = np.asarray(merged["cols_per_adc"], dtype=np.float64)
+    ok = (cols <= np.asarray(merged["xbar_size"], dtype=np.float64)) & (
+        (node >= nodes.min()) & (node <= nodes.max())
+    )
+    return np.atleast_1d(ok)
+
+
 def _n_designs(knobs: Mapping[str, Any], extra: list[np.ndarray]) -> int:
     shapes = [np.shape(v) for v in knobs.values()]
     sizes = {s[0] for s in shapes if len(s) == 1}

@@ -14,6 +14,7 @@ from nmhpo.crossbar import (
     ENERGY_COMPONENTS,
     Layer,
     Network,
+    buildable,
     dense_network,
     evaluate,
     load_preset,
@@ -304,3 +305,25 @@ def test_event_mode_equals_the_scalar_reference(layers, design, steps, leak) -> 
     assert r.area_um2[0] == pytest.approx(ref["area_um2"], rel=1e-9)
     assert r.latency_ns[0] == pytest.approx(ref["latency_ns"], rel=1e-9)
     assert r.n_pe[0] == ref["n_pe"]
+
+
+def test_buildable_says_which_designs_evaluate_prices() -> None:
+    """Each design alone: priced exactly when `buildable` says so (the pick of hardware
+    variants prices only those, in one batch)."""
+    preset = load_preset("rram-32nm")
+    nodes = preset.constants["tech_scaling"]["node_nm"]
+    knobs = {
+        "xbar_size": np.array([32, 32, 64, 64, 128]),
+        "cols_per_adc": np.array([8, 64, 64, 128, 8]),
+        "tech_node": np.array([32.0, 32.0, min(nodes) - 1, 32.0, max(nodes)]),
+    }
+    mask = buildable(preset, knobs)
+    assert mask.tolist() == [True, False, False, False, True]
+    network = Network((Layer(64, 10),))
+    for i, ok in enumerate(mask):
+        one = {k: v[i] for k, v in knobs.items()}
+        if ok:
+            evaluate(network, preset, one, num_steps=4)
+        else:
+            with pytest.raises(HardwareModelError):
+                evaluate(network, preset, one, num_steps=4)
