@@ -159,14 +159,14 @@ def pick_variants(
         grouping = {k: v for k, v in hardware.items() if KNOB_TABLE[k].inference}
     else:
         grouping = {k: v for k, v in hardware.items() if k == "weight_bits"}
-    groups: dict[tuple[Any, ...], list[int]] = {}
-    for i, point in enumerate(points):
-        groups.setdefault(_key(grouping, point), []).append(i)
-    own_group = _key(grouping, points[0])
-    keep = []
-    for key, members in groups.items():
-        if not (own_group_out and key == own_group):
-            keep += [i for i in _undominated(cost, members, feasible) if i != 0]
+    keys = [_key(grouping, point) for point in points]
+    ids: dict[tuple[Any, ...], int] = {}
+    group = np.array([ids.setdefault(k, len(ids)) for k in keys])
+    alive = _undominated(cost, group, feasible)
+    if own_group_out:
+        alive &= group != group[0]
+    alive[0] = False  # (the trial's own point: dominator, never a variant)
+    keep = np.flatnonzero(alive).tolist()
     keep.sort(key=lambda i: (cost[i, 0], i))
     if len(keep) > n:
         # One at random from each of n equal strata by rank: spread like evenly spaced ranks
@@ -178,19 +178,21 @@ def pick_variants(
     return [{**params, **points[i]} for i in keep]
 
 
-def _undominated(cost: np.ndarray, members: list[int], feasible: np.ndarray) -> list[int]:
-    """Feasible members no feasible member dominates; of equal costs, the first (so the
-    trial's own point, index 0, outranks its equals). One broadcast comparison per group."""
-    idx = np.array([i for i in members if feasible[i]], dtype=np.intp)
-    if len(idx) == 0:
-        return []
-    c = cost[idx]
-    no_worse = np.all(c[:, None, :] <= c[None, :, :], axis=2)  # [j, i]: j no worse than i
-    better = np.any(c[:, None, :] < c[None, :, :], axis=2)
-    earlier = idx[:, None] < idx[None, :]
-    beaten = no_worse & (better | earlier)
+def _undominated(cost: np.ndarray, group: np.ndarray, feasible: np.ndarray) -> np.ndarray:
+    """Feasible points no feasible point of their group dominates; of equal costs, the first
+    (so the trial's own point, index 0, outranks its equals). One broadcast comparison of
+    every pair: 513 points and 3 objectives are under a megabyte of booleans."""
+    no_worse = np.all(cost[:, None, :] <= cost[None, :, :], axis=2)  # [j, i]: j no worse
+    better = np.any(cost[:, None, :] < cost[None, :, :], axis=2)
+    order = np.arange(len(cost))
+    beaten = (
+        no_worse
+        & (better | (order[:, None] < order[None, :]))
+        & (group[:, None] == group[None, :])
+        & feasible[:, None]
+    )
     np.fill_diagonal(beaten, False)
-    return idx[~beaten.any(axis=0)].tolist()
+    return feasible & ~beaten.any(axis=0)
 
 
 def _key(specs: Mapping[str, SearchedParam], point: Mapping[str, Any]) -> tuple[Any, ...]:
