@@ -158,7 +158,7 @@ def ground_truth(task: str, space: str, n_networks: int, seed: int) -> dict[str,
 
 def _loss(values: np.ndarray, objectives: list[list[str]]) -> np.ndarray:
     """Objectives as losses, the priced ones (spanning decades) in log10."""
-    from nmhpo.variants import PRICED_METRICS
+    from nmhpo.registry import PRICED_METRICS
 
     out = np.array(values, dtype=np.float64)
     for j, (name, direction) in enumerate(objectives):

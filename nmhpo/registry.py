@@ -173,6 +173,21 @@ METRICS: dict[str, Metric] = {
 }
 
 
+#: Metrics the crossbar cost model alone sets: the only ones a priced-only knob (device,
+#: technology node, clock, ...) moves.
+PRICED_METRICS: tuple[str, ...] = (
+    "energy_pj",
+    "energy_uj",
+    "latency_ns",
+    "latency_us",
+    "area_um2",
+    "area_mm2",
+    "edp_pj_ns",
+    "n_pe",
+    "n_tiles",
+)
+
+
 def total_epochs(software: dict[str, Any]) -> int:
     """Epochs a software point trains for: ``epochs`` (a ReLU network's under conversion and
     hybrid), plus hybrid's ``finetune_epochs``. Rungs and early stopping count all of them."""

@@ -25,23 +25,11 @@ import numpy as np
 from nmhpo.config import CategoricalParam, FloatParam, IntParam, SearchedParam, StudyConfig
 from nmhpo.crossbar import KNOBS, Layer, Network, buildable, evaluate
 from nmhpo.crossbar._knobs import KNOB_TABLE
-from nmhpo.registry import SOFTWARE
+from nmhpo.registry import PRICED_METRICS, SOFTWARE
 
 if TYPE_CHECKING:
     from nmhpo.constraints import Constraint
 
-#: Metrics the crossbar cost model alone sets (so they move with priced-only knobs too).
-PRICED_METRICS: tuple[str, ...] = (
-    "energy_pj",
-    "energy_uj",
-    "latency_ns",
-    "latency_us",
-    "area_um2",
-    "area_mm2",
-    "edp_pj_ns",
-    "n_pe",
-    "n_tiles",
-)
 #: Candidates priced per trial: the whole hardware space when it is no larger, else a
 #: random sample of it (pricing them all takes about a millisecond).
 MAX_CANDIDATES = 512
@@ -66,6 +54,25 @@ def priced_metrics(price: Mapping[str, Any]) -> dict[str, Any]:
 
 def searched_hardware(cfg: StudyConfig) -> dict[str, SearchedParam]:
     return {k: spec for k, spec in cfg.searched().items() if k not in SOFTWARE}
+
+
+def unpriced_knobs(cfg: StudyConfig) -> list[str]:
+    """Searched hardware knobs that move a metric the cost model does not set: inference's
+    (accuracy, activity, ...), or under float inference ``weight_bits`` alone (the crossbar
+    footprint). Points equal in these score every such metric the same."""
+    hardware = searched_hardware(cfg)
+    if cfg.hardware.inference == "crossbar":
+        return [k for k in hardware if KNOB_TABLE[k].inference]
+    return [k for k in hardware if k == "weight_bits"]
+
+
+def moving_knobs(cfg: StudyConfig) -> list[str]:
+    """Searched hardware knobs that can change one of the study's objectives."""
+    priced = any(o.name in PRICED_METRICS for o in cfg.study.objectives)
+    unpriced = unpriced_knobs(cfg)
+    return [
+        k for k in searched_hardware(cfg) if k in unpriced or (priced and KNOB_TABLE[k].priced)
+    ]
 
 
 def hardware_variants(
@@ -155,10 +162,7 @@ def pick_variants(
             )
         elif metrics is not None and c.metric in metrics:
             own_group_out |= c.violation(metrics) > 0
-    if cfg.hardware.inference == "crossbar":
-        grouping = {k: v for k, v in hardware.items() if KNOB_TABLE[k].inference}
-    else:
-        grouping = {k: v for k, v in hardware.items() if k == "weight_bits"}
+    grouping = {k: hardware[k] for k in unpriced_knobs(cfg)}
     keys = [_key(grouping, point) for point in points]
     ids: dict[tuple[Any, ...], int] = {}
     group = np.array([ids.setdefault(k, len(ids)) for k in keys])

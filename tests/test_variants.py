@@ -448,3 +448,24 @@ def test_front_pick_without_a_priced_objective_keeps_one_point_per_group(
     ).with_overrides(objectives=[{"name": "accuracy"}, {"name": "spikes_per_inference"}])
     picks = _pick(cfg, {"adc_bits": 4, "device": "sram"})
     assert sorted(p["adc_bits"] for p in picks) == [3, 5]
+
+
+def test_variants_are_refused_where_no_hardware_knob_changes_an_objective(
+    tmp_path: Path,
+) -> None:
+    """Float inference and no priced objective: every hardware point scores the same."""
+    path = tmp_path / "float.toml"
+    text = tiny_study_text().replace("seed = 0", "seed = 0\nhardware_variants = 2")
+    text = text.replace('"energy_uj"', '"spikes_per_inference"')
+    text = text.replace(
+        'preset = "spikesim-65nm"', 'preset = "spikesim-65nm"\ninference = "float"'
+    )
+    path.write_text(text)
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2
+    assert "study.hardware_variants: no searched hardware knob changes an objective" in (
+        result.output
+    )
+    # the same study with crossbar inference: the ADC changes accuracy
+    path.write_text(text.replace('inference = "float"', 'inference = "crossbar"'))
+    assert CliRunner().invoke(app, ["validate", str(path)]).exit_code == 0
