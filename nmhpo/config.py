@@ -714,15 +714,6 @@ def _semantic_problem(cfg: StudyConfig) -> str | None:
             )
         if not any(k not in SOFTWARE for k in cfg.searched()):
             return "study.hardware_variants: expected a searched [space.hardware] parameter"
-        from nmhpo.variants import moving_knobs  # (it reads this module's models)
-
-        if not moving_knobs(cfg):
-            return (
-                "study.hardware_variants: no searched hardware knob changes an objective here "
-                "(the objectives are not priced, and inference is "
-                f"{cfg.hardware.inference!r}); add a priced objective such as energy_uj, or "
-                'search an inference knob (adc_bits, ...) with inference = "crossbar"'
-            )
     if cfg.study.pruner != "none" and cfg.study.sampler == "grid":
         return (
             "study.pruner: a grid search evaluates every point in full; "
@@ -733,6 +724,16 @@ def _semantic_problem(cfg: StudyConfig) -> str | None:
             parse_constraint(text, allowed)
         except ConfigError as exc:
             return f"study.constraints[{i}]: {exc}"
+    if cfg.study.hardware_variants:
+        from nmhpo.variants import moving_knobs  # (it reads this module's models)
+
+        if not moving_knobs(cfg):
+            return (
+                "study.hardware_variants: no searched hardware knob changes an objective or "
+                "a constrained metric here (none of them is priced, and inference is "
+                f"{cfg.hardware.inference!r}); add a priced objective such as energy_uj, or "
+                'search an inference knob (adc_bits, ...) with inference = "crossbar"'
+            )
     if cfg.study.storage is not None:
         problem = check_storage_url(cfg.study.storage)
         if problem:

@@ -503,9 +503,13 @@ class Objective:
             if self.cfg.study.hardware_variants and not self.grid:
                 try:
                     self._queue_variants(trial, result)
-                except Exception:  # the trial itself is complete: it must not fail for this
+                except Exception as exc:  # the trial itself is complete: it must not fail
                     logger.warning(
-                        "trial %d: no hardware variants queued", trial.number, exc_info=True
+                        "trial %d: no hardware variants queued (%s: %s)",
+                        trial.number,
+                        type(exc).__name__,
+                        exc,
+                        exc_info=logger.isEnabledFor(logging.DEBUG),
                     )
             return tuple(result.metrics[o.name] for o in self.cfg.study.objectives)
         except Exception as exc:

@@ -188,6 +188,16 @@ PRICED_METRICS: tuple[str, ...] = (
 )
 
 
+#: Metrics the trained network alone sets: no hardware point changes them.
+NETWORK_METRICS: tuple[str, ...] = (
+    "train_time_s",
+    "num_steps",
+    "parameter_count",
+    "footprint_bytes",
+    "syn_ops_dense",
+)
+
+
 def total_epochs(software: dict[str, Any]) -> int:
     """Epochs a software point trains for: ``epochs`` (a ReLU network's under conversion and
     hybrid), plus hybrid's ``finetune_epochs``. Rungs and early stopping count all of them."""

@@ -25,7 +25,7 @@ import numpy as np
 from nmhpo.config import CategoricalParam, FloatParam, IntParam, SearchedParam, StudyConfig
 from nmhpo.crossbar import KNOBS, Layer, Network, buildable, evaluate
 from nmhpo.crossbar._knobs import KNOB_TABLE
-from nmhpo.registry import PRICED_METRICS, SOFTWARE
+from nmhpo.registry import NETWORK_METRICS, PRICED_METRICS, SOFTWARE
 
 if TYPE_CHECKING:
     from nmhpo.constraints import Constraint
@@ -56,19 +56,26 @@ def searched_hardware(cfg: StudyConfig) -> dict[str, SearchedParam]:
     return {k: spec for k, spec in cfg.searched().items() if k not in SOFTWARE}
 
 
+def used_metrics(cfg: StudyConfig) -> set[str]:
+    """The metrics a study judges a trial by: its objectives and its constraints' metrics."""
+    return {o.name for o in cfg.study.objectives} | {c.metric for c in cfg.parsed_constraints()}
+
+
 def unpriced_knobs(cfg: StudyConfig) -> list[str]:
-    """Searched hardware knobs that move a metric the cost model does not set: inference's
-    (accuracy, activity, ...), or under float inference ``weight_bits`` alone (the crossbar
-    footprint). Points equal in these score every such metric the same."""
+    """Searched hardware knobs that move a metric the study uses and the cost model does not
+    set: inference's (accuracy, activity, ...), or under float inference ``weight_bits``
+    when the crossbar footprint is used. Points equal in these score every such metric the
+    same."""
     hardware = searched_hardware(cfg)
     if cfg.hardware.inference == "crossbar":
         return [k for k in hardware if KNOB_TABLE[k].inference]
-    return [k for k in hardware if k == "weight_bits"]
+    footprint = "footprint_bytes_crossbar" in used_metrics(cfg)
+    return [k for k in hardware if k == "weight_bits" and footprint]
 
 
 def moving_knobs(cfg: StudyConfig) -> list[str]:
-    """Searched hardware knobs that can change one of the study's objectives."""
-    priced = any(o.name in PRICED_METRICS for o in cfg.study.objectives)
+    """Searched hardware knobs that can change an objective or a constraint's metric."""
+    priced = bool(used_metrics(cfg) & set(PRICED_METRICS))
     unpriced = unpriced_knobs(cfg)
     return [
         k for k in searched_hardware(cfg) if k in unpriced or (priced and KNOB_TABLE[k].priced)
@@ -122,10 +129,11 @@ def pick_variants(
     another point of their group (points sharing the knobs that move any other metric:
     inference's, or ``weight_bits`` alone under float inference, for the crossbar
     footprint), the trial's own point included, and, when the trial's own ``metrics`` break
-    a constraint on another metric, its whole group. The rest are ranked along the first
-    priced objective and one is drawn from each of ``n`` equal strata (without a priced
-    objective every point of a group ties, so one per group remains, drawn at random).
-    Fewer than ``n`` when fewer remain.
+    a constraint on another metric, its whole group (or every point, for a metric the
+    network alone sets). The rest are ranked along the first priced objective and one is
+    drawn from each of ``n`` equal strata (without a priced objective every point of a
+    group ties and its first in enumeration order remains; which groups get a variant is
+    then drawn at random). Fewer than ``n`` when fewer remain.
 
     Candidates are priced with the activity measured at the trial's own point (with
     ``repeats`` > 1, its first training seed's). Within the own group that is the activity
@@ -160,8 +168,10 @@ def pick_variants(
             feasible &= np.array(
                 [c.violation({c.metric: float(v)}) <= 0 for v in priced[c.metric]]
             )
-        elif metrics is not None and c.metric in metrics:
-            own_group_out |= c.violation(metrics) > 0
+        elif metrics is not None and c.metric in metrics and c.violation(metrics) > 0:
+            if c.metric in NETWORK_METRICS:
+                return []  # (every variant scores this network: none can meet it)
+            own_group_out = True
     grouping = {k: hardware[k] for k in unpriced_knobs(cfg)}
     keys = [_key(grouping, point) for point in points]
     ids: dict[tuple[Any, ...], int] = {}

@@ -366,23 +366,63 @@ def test_front_pick_never_returns_the_trials_own_point_a_rounding_error_away(
 
 
 def test_front_pick_groups_by_weight_bits_under_float_inference(tmp_path: Path) -> None:
-    """Float inference ignores every knob but the crossbar footprint still counts weight
-    bits: a point with fewer bits is not dominated when that footprint is an objective."""
+    """Float inference ignores every knob, but the crossbar footprint counts weight bits:
+    with that footprint an objective, the cheapest point of each weight width is kept;
+    without it, only the cheapest point of all."""
     cfg = _pick_cfg(
         tmp_path,
         'weight_bits = { type = "categorical", choices = [4, 8] }\n'
         'device = { type = "categorical", choices = ["rram", "sram"] }',
         hw_section='\ninference = "float"',
     )
-    cfg = cfg.with_overrides(
+    points = [{"weight_bits": w, "device": d} for w in (4, 8) for d in ("rram", "sram")]
+    dearest = max(points, key=lambda p: _energy(cfg, p))
+    cheapest = {
+        w: min((p for p in points if p["weight_bits"] == w), key=lambda p: _energy(cfg, p))
+        for w in (4, 8)
+    }
+    footprint = cfg.with_overrides(
         objectives=[
             {"name": "accuracy"},
             {"name": "energy_uj"},
             {"name": "footprint_bytes_crossbar"},
         ]
     )
-    picks = _pick(cfg, {"weight_bits": 8, "device": "sram"})
-    assert 4 in {p["weight_bits"] for p in picks}
+    picks = [{k: p[k] for k in dearest} for p in _pick(footprint, dearest)]
+    expected = [p for p in cheapest.values() if p != dearest]
+    assert sorted(picks, key=str) == sorted(expected, key=str)
+    picks = [{k: p[k] for k in dearest} for p in _pick(cfg, dearest)]
+    assert picks == [min(points, key=lambda p: _energy(cfg, p))]
+
+
+def test_front_pick_queues_nothing_when_the_network_breaks_a_constraint_of_its_own(
+    tmp_path: Path,
+) -> None:
+    """No hardware point changes a network's parameter count: if the trial broke a bound
+    on it, every variant would."""
+    cfg = _pick_cfg(
+        tmp_path,
+        'adc_bits = { type = "int", low = 3, high = 5 }\n'
+        'device = { type = "categorical", choices = ["rram", "sram"] }',
+    )
+    constraints = parse_constraints(["parameter_count <= 100"], cfg.allowed_metrics())
+    params = {"lr": 0.01, "num_steps": 3, "encoding": "rate", "adc_bits": 4, "device": "sram"}
+
+    def pick(count: float) -> list[dict]:
+        return pick_variants(
+            cfg,
+            params,
+            4,
+            (0,),
+            layers=LAYERS,
+            activity=ACTIVITY,
+            num_steps=3,
+            constraints=constraints,
+            metrics={"parameter_count": count},
+        )
+
+    assert pick(5000) == []
+    assert len(pick(50)) >= 2
 
 
 def test_front_pick_skips_the_own_group_when_the_trial_breaks_a_constraint_it_shares(
@@ -469,3 +509,25 @@ def test_variants_are_refused_where_no_hardware_knob_changes_an_objective(
     # the same study with crossbar inference: the ADC changes accuracy
     path.write_text(text.replace('inference = "float"', 'inference = "crossbar"'))
     assert CliRunner().invoke(app, ["validate", str(path)]).exit_code == 0
+    # or with a bound on a priced metric: the hardware decides which trials meet it
+    constrained = text.replace("seed = 0", 'seed = 0\nconstraints = ["area_mm2 <= 5.0"]')
+    path.write_text(constrained)
+    assert CliRunner().invoke(app, ["validate", str(path)]).exit_code == 0
+
+
+def test_a_failure_while_queuing_variants_leaves_the_trial_complete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> list[dict]:
+        raise RuntimeError("pick broke")
+
+    monkeypatch.setattr("nmhpo.objective.pick_variants", broken)
+    cfg = load_config(_cfg(tmp_path, n_trials=2))
+    with caplog.at_level("WARNING", logger="nmhpo.objective"):
+        run_study(cfg)
+    trials = load_existing(cfg).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    warnings = {r.getMessage() for r in caplog.records if r.name == "nmhpo.objective"}
+    assert warnings == {
+        f"trial {n}: no hardware variants queued (RuntimeError: pick broke)" for n in (0, 1)
+    }
