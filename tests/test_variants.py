@@ -231,7 +231,14 @@ def _energy(cfg: Any, point: dict[str, Any]) -> float:
     return float(price.energy_pj[0])
 
 
-def _pick(cfg: Any, own: dict[str, Any], n: int = 4, constraints: Any = ()) -> list[dict]:
+def _pick(
+    cfg: Any,
+    own: dict[str, Any],
+    n: int = 4,
+    constraints: Any = (),
+    metrics: dict[str, float] | None = None,
+) -> list[dict]:
+    """The front pick for a trial at ``own`` (hardware values) that measured ``metrics``."""
     params = {"lr": 0.01, "num_steps": 3, "encoding": "rate", **own}
     return pick_variants(
         cfg,
@@ -242,6 +249,7 @@ def _pick(cfg: Any, own: dict[str, Any], n: int = 4, constraints: Any = ()) -> l
         activity=ACTIVITY,
         num_steps=3,
         constraints=constraints,
+        metrics=metrics,
     )
 
 
@@ -406,23 +414,9 @@ def test_front_pick_queues_nothing_when_the_network_breaks_a_constraint_of_its_o
         'device = { type = "categorical", choices = ["rram", "sram"] }',
     )
     constraints = parse_constraints(["parameter_count <= 100"], cfg.allowed_metrics())
-    params = {"lr": 0.01, "num_steps": 3, "encoding": "rate", "adc_bits": 4, "device": "sram"}
-
-    def pick(count: float) -> list[dict]:
-        return pick_variants(
-            cfg,
-            params,
-            4,
-            (0,),
-            layers=LAYERS,
-            activity=ACTIVITY,
-            num_steps=3,
-            constraints=constraints,
-            metrics={"parameter_count": count},
-        )
-
-    assert pick(5000) == []
-    assert len(pick(50)) >= 2
+    own = {"adc_bits": 4, "device": "sram"}
+    assert _pick(cfg, own, constraints=constraints, metrics={"parameter_count": 5000}) == []
+    assert len(_pick(cfg, own, constraints=constraints, metrics={"parameter_count": 50})) >= 2
 
 
 def test_front_pick_skips_the_own_group_when_the_trial_breaks_a_constraint_it_shares(
@@ -439,20 +433,9 @@ def test_front_pick_skips_the_own_group_when_the_trial_breaks_a_constraint_it_sh
         ({"adc_bits": 4, "device": d} for d in ("rram", "sram")), key=lambda p: _energy(cfg, p)
     )
     constraints = parse_constraints(["accuracy >= 0.9"], cfg.allowed_metrics())
-    params = {"lr": 0.01, "num_steps": 3, "encoding": "rate", **own}
 
     def pick(accuracy: float) -> set[int]:
-        chosen = pick_variants(
-            cfg,
-            params,
-            4,
-            (0,),
-            layers=LAYERS,
-            activity=ACTIVITY,
-            num_steps=3,
-            constraints=constraints,
-            metrics={"accuracy": accuracy},
-        )
+        chosen = _pick(cfg, own, constraints=constraints, metrics={"accuracy": accuracy})
         return {p["adc_bits"] for p in chosen}
 
     assert pick(0.95) == {3, 4, 5}  # the cheaper device at the trial's own resolution
