@@ -4,8 +4,9 @@ A variant costs one inference and one pricing, and counts in ``n_trials``, so it
 worth choosing. Two facts make part of the choice certain before any inference: a network's
 accuracy (and every other metric the crossbar model does not set) depends only on the
 hardware knobs inference reads (`Knob.inference`: crossbar size, ADC, weight and cell bits,
-conductance noise), and the priced metrics (energy, latency, area) of every candidate are
-known in microseconds from the activity the trial measured. So among points that share
+conductance noise; under float inference, on weight bits alone, see `unpriced_knobs`), and
+the priced metrics (energy, latency, area) of every candidate are known in about a
+millisecond from the activity the trial measured. So among points that share
 their inference knobs, one that costs more on every priced objective than another is
 dominated whatever the network scores there: it is never worth an inference. What remains
 is spread along the first priced objective, since which of those points the front keeps is
