@@ -138,23 +138,33 @@ class Metric:
     direction: Literal["maximize", "minimize"]
     unit: str
     description: str
+    #: What sets it: "price" (the crossbar cost model alone, so priced-only knobs such as
+    #: device or node move it), "network" (the trained network alone: no hardware point
+    #: moves it), "inference" (what the crossbars compute: inference's knobs move it).
+    source: Literal["price", "network", "inference"] = "inference"
 
 
 METRICS: dict[str, Metric] = {
-    "energy_pj": Metric("minimize", "pJ", "energy per inference on the crossbar model"),
-    "energy_uj": Metric("minimize", "uJ", "energy per inference on the crossbar model"),
-    "latency_ns": Metric("minimize", "ns", "latency per inference"),
-    "latency_us": Metric("minimize", "us", "latency per inference"),
-    "area_um2": Metric("minimize", "um^2", "chip area"),
-    "area_mm2": Metric("minimize", "mm^2", "chip area"),
-    "edp_pj_ns": Metric("minimize", "pJ*ns", "energy-delay product"),
-    "train_time_s": Metric("minimize", "s", "training wall time of the trial"),
-    "num_steps": Metric("minimize", "", "SNN time steps per inference"),
+    "energy_pj": Metric(
+        "minimize", "pJ", "energy per inference on the crossbar model", source="price"
+    ),
+    "energy_uj": Metric(
+        "minimize", "uJ", "energy per inference on the crossbar model", source="price"
+    ),
+    "latency_ns": Metric("minimize", "ns", "latency per inference", source="price"),
+    "latency_us": Metric("minimize", "us", "latency per inference", source="price"),
+    "area_um2": Metric("minimize", "um^2", "chip area", source="price"),
+    "area_mm2": Metric("minimize", "mm^2", "chip area", source="price"),
+    "edp_pj_ns": Metric("minimize", "pJ*ns", "energy-delay product", source="price"),
+    "train_time_s": Metric("minimize", "s", "training wall time of the trial", source="network"),
+    "num_steps": Metric("minimize", "", "SNN time steps per inference", source="network"),
     "spikes_per_inference": Metric("minimize", "", "input spikes into all layers per sample"),
-    "n_pe": Metric("minimize", "", "processing elements the network occupies"),
-    "n_tiles": Metric("minimize", "", "tiles the network occupies"),
+    "n_pe": Metric("minimize", "", "processing elements the network occupies", source="price"),
+    "n_tiles": Metric("minimize", "", "tiles the network occupies", source="price"),
     # NeuroBench's complexity metrics, per inference (nmhpo/snn/_neurobench.py).
-    "syn_ops_dense": Metric("minimize", "", "synaptic operations per sample, every weight"),
+    "syn_ops_dense": Metric(
+        "minimize", "", "synaptic operations per sample, every weight", source="network"
+    ),
     "syn_ops_effective_ac": Metric(
         "minimize", "", "accumulates per sample: nonzero spike x nonzero weight"
     ),
@@ -165,37 +175,19 @@ METRICS: dict[str, Metric] = {
         "maximize", "", "fraction of spiking-neuron outputs that are zero"
     ),
     "membrane_updates": Metric("minimize", "", "membrane potential updates per sample"),
-    "parameter_count": Metric("minimize", "", "parameters of the network"),
-    "footprint_bytes": Metric("minimize", "B", "parameters and buffers as stored (float32)"),
+    "parameter_count": Metric("minimize", "", "parameters of the network", source="network"),
+    "footprint_bytes": Metric(
+        "minimize", "B", "parameters and buffers as stored (float32)", source="network"
+    ),
     "footprint_bytes_crossbar": Metric(
         "minimize", "B", "parameters and buffers, weights at weight_bits"
     ),
 }
 
 
-#: Metrics the crossbar cost model alone sets: the only ones a priced-only knob (device,
-#: technology node, clock, ...) moves.
-PRICED_METRICS: tuple[str, ...] = (
-    "energy_pj",
-    "energy_uj",
-    "latency_ns",
-    "latency_us",
-    "area_um2",
-    "area_mm2",
-    "edp_pj_ns",
-    "n_pe",
-    "n_tiles",
-)
-
-
-#: Metrics the trained network alone sets: no hardware point changes them.
-NETWORK_METRICS: tuple[str, ...] = (
-    "train_time_s",
-    "num_steps",
-    "parameter_count",
-    "footprint_bytes",
-    "syn_ops_dense",
-)
+#: Metrics the crossbar cost model alone sets, and those the trained network alone sets.
+PRICED_METRICS: tuple[str, ...] = tuple(k for k, m in METRICS.items() if m.source == "price")
+NETWORK_METRICS: tuple[str, ...] = tuple(k for k, m in METRICS.items() if m.source == "network")
 
 
 def total_epochs(software: dict[str, Any]) -> int:

@@ -127,13 +127,12 @@ def pick_variants(
 
     ``"front"``: of the candidates (see `MAX_CANDIDATES`), dropped are those that break a
     constraint on a priced metric, those dominated on the study's priced objectives by
-    another point of their group (points sharing the knobs that move any other metric:
-    inference's, or ``weight_bits`` alone under float inference, for the crossbar
-    footprint), the trial's own point included, and, when the trial's own ``metrics`` break
-    a constraint on another metric, its whole group (or every point, for a metric the
-    network alone sets). The rest are ranked along the first priced objective and one is
-    drawn from each of ``n`` equal strata (without a priced objective every point of a
-    group ties and its first in enumeration order remains; which groups get a variant is
+    another point of their group (points sharing the knobs that move any other metric the
+    study uses, `unpriced_knobs`), the trial's own point included, and, when the trial's own
+    ``metrics`` break a constraint on another metric, its whole group (or every point, for a
+    metric the network alone sets). The rest are ranked along the first priced objective and
+    one is drawn from each of ``n`` equal strata (without a priced objective every point of
+    a group ties and its first in enumeration order remains; which groups get a variant is
     then drawn at random). Fewer than ``n`` when fewer remain.
 
     Candidates are priced with the activity measured at the trial's own point (with

@@ -244,22 +244,32 @@ def _knob_arrays(knobs: Mapping[str, Any], n: int) -> dict[str, np.ndarray]:
         if name in _INT_KNOBS and arr.dtype.kind == "f" and not np.all(arr == np.round(arr)):
             raise HardwareModelError(f"hardware knob {name!r} must be an integer")
         out[name] = arr.astype(np.float64, copy=False)
-    if np.any(out["cols_per_adc"] > out["xbar_size"]):
+    if not np.all(_adc_fits(out["cols_per_adc"], out["xbar_size"])):
         raise HardwareModelError("hardware knob 'cols_per_adc' must not exceed 'xbar_size'")
     return out
+
+
+def _adc_fits(cols_per_adc: Any, xbar_size: Any) -> np.ndarray:
+    """An ADC converts columns of one crossbar: it cannot be shared by more than it has."""
+    return np.asarray(cols_per_adc, dtype=np.float64) <= np.asarray(xbar_size, dtype=np.float64)
+
+
+def _node_in_table(tech_node: Any, preset: Preset) -> np.ndarray:
+    """Nodes the preset's scaling table covers (scaling is interpolated, never extrapolated)."""
+    nodes = np.asarray(preset.constants["tech_scaling"]["node_nm"], dtype=np.float64)
+    node = np.asarray(tech_node, dtype=np.float64)
+    return (node >= nodes.min()) & (node <= nodes.max())
 
 
 def buildable(preset: Preset, knobs: Mapping[str, Any]) -> np.ndarray:
     """Which designs of a batch `evaluate` prices: each knob may be in its own domain and the
     design still be refused, for an ADC shared by more columns than a crossbar has, or a
-    technology node outside the preset's scaling table. (n_designs,) booleans, for picking
-    the designs of a batch to price without pricing each one on its own."""
+    technology node outside the preset's scaling table (the two rules `evaluate` raises
+    on). (n_designs,) booleans, for picking the designs of a batch to price without pricing
+    each one on its own."""
     merged = {**preset.knobs, **knobs}
-    nodes = np.asarray(preset.constants["tech_scaling"]["node_nm"], dtype=np.float64)
-    node = np.asarray(merged["tech_node"], dtype=np.float64)
-    cols = np.asarray(merged["cols_per_adc"], dtype=np.float64)
-    ok = (cols <= np.asarray(merged["xbar_size"], dtype=np.float64)) & (
-        (node >= nodes.min()) & (node <= nodes.max())
+    ok = _adc_fits(merged["cols_per_adc"], merged["xbar_size"]) & _node_in_table(
+        merged["tech_node"], preset
     )
     return np.atleast_1d(ok)
 
@@ -279,7 +289,7 @@ def tech_factors(tech_node: np.ndarray, preset: Preset) -> tuple[np.ndarray, np.
     table = preset.constants["tech_scaling"]
     nodes = np.asarray(table["node_nm"], dtype=np.float64)
     node = np.asarray(tech_node, dtype=np.float64)
-    outside = (node < nodes.min()) | (node > nodes.max())
+    outside = ~_node_in_table(node, preset)
     if np.any(outside):
         raise HardwareModelError(
             f"hardware knob 'tech_node' must be within {nodes.min():g}-{nodes.max():g} nm; got "
