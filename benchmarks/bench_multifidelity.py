@@ -494,6 +494,8 @@ def _past_budget(
     tails only timed), and the union with the tails' trials too, against which every method
     is judged again, by its longer runs where it has them (the runs that stopped at the
     budget cannot gain from the tails, so this reference is the harsher one for them)."""
+    from nmhpo.analysis import hypervolume
+
     past = _methods(longer, directions, ref, ref_hv)["methods"]
     seeds = {m: sorted(s["seed"] for s in v["seeds"]) for m, v in past.items()}
     budgets = {r["budget_s"] for r in longer}
@@ -517,18 +519,21 @@ def _past_budget(
                     if base is not None and v["cpu_s_to_95_median"] is not None
                     else None
                 ),
-                # No pruning never reached 95% even let run on: a bound, as in the budget.
-                "speedup_to_95_at_least": (
-                    past["none"]["budget_s"] / v["cpu_s_to_95_median"]
-                    if base is None and "none" in past and v["cpu_s_to_95_median"] is not None
-                    else None
-                ),
             }
             for m, v in past.items()
         }
     }
+    for v in out["methods_run_longer"].values():
+        # As in the budget: the speedup, or where no pruning never reached 95% even let run
+        # on, the bound its budget gives.
+        mine = v["cpu_s_to_95_median"]
+        v["speedup_to_95_at_least"] = (
+            past["none"]["budget_s"] / mine
+            if base is None and "none" in past and mine is not None
+            else v["speedup_to_95_vs_no_pruning"]
+        )
     mixed = longer + [r for r in runs if r["method"] not in past]
-    tails_hv = _hypervolume_of(runs + longer, directions, ref)
+    tails_hv = float(hypervolume(_completed_values(runs + longer), directions, ref))
     again = _methods(mixed, directions, ref, tails_hv)["methods"]
     out["tails_in_reference"] = {
         "reference_hv": tails_hv,
@@ -545,12 +550,6 @@ def _past_budget(
         },
     }
     return out
-
-
-def _hypervolume_of(runs: list[dict[str, Any]], directions: list[str], ref: np.ndarray) -> float:
-    from nmhpo.analysis import hypervolume
-
-    return float(hypervolume(_completed_values(runs), directions, ref))
 
 
 def _completed_values(runs: list[dict[str, Any]]) -> np.ndarray:
